@@ -1,0 +1,44 @@
+# as2gate: the two commands a newcomer needs are `make run` and `make test`.
+GO       ?= go
+BIN      := bin/as2gate
+PKGS     := ./...
+FUZZTIME ?= 30s
+
+.PHONY: run build test testdeps lint bench fuzz clean
+
+## run: build and start the gateway with its embedded defaults
+run: build
+	./$(BIN) serve
+
+## build: the single static binary
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/as2gate
+
+## test: install what the interop tests need, then run every test
+test: testdeps
+	$(GO) vet $(PKGS)
+	$(GO) test -count=1 -timeout 20m $(PKGS)
+
+## testdeps: the outside programs the interop tests run (OpenSSL, Java + BouncyCastle, Node + libas2)
+testdeps:
+	bash scripts/testdeps.sh
+
+## lint: formatting and vet
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+## bench: the protocol benchmarks (allocations reported)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2x -timeout 60m ./cms ./as2
+
+## fuzz: each fuzz target for FUZZTIME (go test runs one target at a time)
+fuzz:
+	@set -e; for pkg in ./cms ./as2; do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+clean:
+	rm -rf bin

@@ -89,8 +89,11 @@ func appendHeader(b []byte, tag byte, n int64) []byte {
 
 // headerLen is the length of the DER tag and length octets for a content of n bytes.
 func headerLen(n int64) int64 {
+	if n < 0x80 {
+		return 2
+	}
 	l := int64(2)
-	for v := n; v >= 0x80; v >>= 8 {
+	for v := n; v > 0; v >>= 8 {
 		l++
 	}
 	return l

@@ -88,6 +88,9 @@ func parsePSSParams(params cryptobyte.String) (pssParams, error) {
 		if err != nil {
 			return p, err
 		}
+		if !field.Empty() {
+			return p, &SyntaxError{0, "trailing data in RSASSA-PSS hashAlgorithm"}
+		}
 		p.hash = h
 	}
 	mgfHash := crypto.SHA1
@@ -98,6 +101,9 @@ func parsePSSParams(params cryptobyte.String) (pssParams, error) {
 		oid, mgfParams, err := readAlgorithmIdentifier(&field)
 		if err != nil {
 			return p, err
+		}
+		if !field.Empty() {
+			return p, &SyntaxError{0, "trailing data in RSASSA-PSS maskGenAlgorithm"}
 		}
 		if !oid.Equal(oidMGF1) {
 			return p, &UnsupportedAlgorithmError{What: "mask generation", OID: oid}

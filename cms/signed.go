@@ -56,7 +56,8 @@ type SignOptions struct {
 	Certificates []*x509.Certificate
 	// SigningTime is written in the signing-time attribute; zero means time.Now().
 	SigningTime time.Time
-	// Rand is the source of randomness for PSS salts; nil means crypto/rand.Reader.
+	// Rand is passed to the key's Sign method, which draws PSS salts from it; nil means
+	// crypto/rand.Reader.
 	Rand io.Reader
 	// SubjectKeyID identifies the signer by its certificate's subject key identifier
 	// (SignerInfo version 3) instead of by issuer and serial number. The certificate must

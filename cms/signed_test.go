@@ -849,3 +849,44 @@ func TestHeaderLen(t *testing.T) {
 		}
 	}
 }
+
+func TestDERShaped(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		in   []byte
+		want bool
+	}{
+		"DER":                     {[]byte{0x30, 0x05, 0x04, 0x01, 'x', 0x05, 0x00}, true},
+		"long form":               {append([]byte{0x04, 0x81, 0x80}, make([]byte, 0x80)...), true},
+		"indefinite":              {[]byte{0x30, 0x80, 0x05, 0x00, 0x00, 0x00}, false},
+		"non-minimal length":      {[]byte{0x30, 0x81, 0x02, 0x05, 0x00}, false},
+		"leading zero length":     {append([]byte{0x04, 0x82, 0x00, 0x80}, make([]byte, 0x80)...), false},
+		"constructed OCTET":       {[]byte{0x24, 0x03, 0x04, 0x01, 'x'}, false},
+		"constructed [0] allowed": {[]byte{0xa0, 0x03, 0x04, 0x01, 'x'}, true},
+		"nested indefinite":       {[]byte{0x30, 0x06, 0x30, 0x80, 0x05, 0x00, 0x00, 0x00}, false},
+		"child overruns parent":   {[]byte{0x30, 0x02, 0x04, 0x05, 'x', 'y', 'z', 'z', 'y'}, false},
+		"truncated":               {[]byte{0x30, 0x05, 0x05, 0x00}, false},
+	} {
+		if _, got := derShaped(tc.in, 0); got != tc.want {
+			t.Errorf("%s: derShaped = %t, want %t", name, got, tc.want)
+		}
+	}
+
+	// A SignedData whose outer length is not minimal goes through normalize and verifies.
+	alice := cmstest.New(t, "alice", nil)
+	der, err := Sign([]byte("x"), alice.Certificate, alice.Key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if der[1] != 0x82 {
+		t.Fatalf("unexpected header % x", der[:4])
+	}
+	padded := append([]byte{0x30, 0x84, 0, 0}, der[2:]...)
+	sd, err := ParseSignedData(padded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sd.Verify(nil, []*x509.Certificate{alice.Certificate}); err != nil {
+		t.Fatal(err)
+	}
+}

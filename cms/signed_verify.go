@@ -153,13 +153,20 @@ func serialHex(n *big.Int) string {
 // ParseSignedData parses a ContentInfo holding a SignedData, in BER or DER. Inputs larger
 // than MaxSignedSize fail with ErrTooLarge. Offsets in a *SyntaxError count in the DER form
 // of the input, which for BER input differs from the bytes received.
+//
+// When the input is DER, the result shares memory with it (Content and the certificates
+// point into ber): the caller must not modify ber while it uses the result.
 func ParseSignedData(ber []byte) (*SignedData, error) {
 	if len(ber) > MaxSignedSize {
 		return nil, ErrTooLarge
 	}
-	der, err := normalizeAll(ber)
-	if err != nil {
-		return nil, err
+	// Most senders write DER; normalising it would only copy the message, content included.
+	der := ber
+	if used, ok := derShaped(ber, 0); !ok || used != len(ber) {
+		var err error
+		if der, err = normalizeAll(ber); err != nil {
+			return nil, err
+		}
 	}
 	oid, body, err := parseContentInfo(der)
 	if err != nil {
@@ -174,6 +181,38 @@ func ParseSignedData(ber []byte) (*SignedData, error) {
 	}
 	p := sdParser{der: der}
 	return p.signedData(body)
+}
+
+// derShaped reports whether in starts with an element that cryptobyte can read as it is:
+// definite, minimal lengths and no constructed strings, down to every nested element. It
+// returns the element's encoded length. It accepts less than normalize rejects, never more:
+// anything it refuses goes through normalize.
+func derShaped(in []byte, depth int) (int, bool) {
+	if depth > MaxDepth {
+		return 0, false
+	}
+	h, err := parseHeader(in, 0)
+	if err != nil || h.length < 0 || h.length > int64(len(in)-h.headerBytes) {
+		return 0, false
+	}
+	if h.headerBytes > 2 && (h.length < 0x80 || in[2] == 0) {
+		return 0, false // a long-form length DER would write shorter
+	}
+	end := h.headerBytes + int(h.length)
+	if !h.constructed() {
+		return end, true
+	}
+	if h.tag&0xc0 == 0 && isStringTag(h.tag) {
+		return 0, false
+	}
+	for pos := h.headerBytes; pos < end; {
+		n, ok := derShaped(in[pos:end], depth+1)
+		if !ok {
+			return 0, false
+		}
+		pos += n
+	}
+	return end, true
 }
 
 // sdParser reads a SignedData held in memory in DER.
@@ -447,8 +486,8 @@ func readDigestAlgorithm(s *cryptobyte.String) (crypto.Hash, error) {
 // certificates are trusted as given: no chain or validity period is checked, as AS2
 // partners exchange their certificates directly.
 //
-// A failed verification returns a *VerifyError; one that needs the content read first
-// returns the read error.
+// A signature that does not verify gives a *VerifyError; a failure to read content gives
+// the read error, wrapped.
 func (sd *SignedData) Verify(content io.Reader, trusted []*x509.Certificate) (*Signer, error) {
 	if len(trusted) == 0 {
 		return nil, errors.New("cms: no trusted certificates to verify the signature with")

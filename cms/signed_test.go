@@ -839,9 +839,9 @@ func TestSignedNoSignerInfos(t *testing.T) {
 	}
 }
 
-// TestHeaderLen pins headerLen, which assemble relies on for its exact-size output, to
+// TestSignedHeaderLen pins headerLen, which assemble relies on for its exact-size output, to
 // what appendHeader writes.
-func TestHeaderLen(t *testing.T) {
+func TestSignedHeaderLen(t *testing.T) {
 	t.Parallel()
 	for _, n := range []int64{0, 1, 0x7f, 0x80, 0xff, 0x100, 0x578, 0xffff, 0x10000, 1 << 24, 1<<31 - 1, 1 << 40} {
 		if got, want := headerLen(n), int64(len(appendHeader(nil, tagSequence, n))); got != want {
@@ -850,7 +850,7 @@ func TestHeaderLen(t *testing.T) {
 	}
 }
 
-func TestDERShaped(t *testing.T) {
+func TestSignedDERFastPath(t *testing.T) {
 	t.Parallel()
 	for name, tc := range map[string]struct {
 		in   []byte

@@ -481,7 +481,7 @@ func TestDecryptTamperedGCM(t *testing.T) {
 
 // buildAuthEnveloped assembles an AuthEnvelopedData with crypto/cipher's one-shot GCM, with
 // optional authAttrs and ICV length, to check the streaming decryption against it.
-func buildAuthEnveloped(t *testing.T, to *cmstest.Identity, content, authAttrs []byte, nonceLen, icvLen int) []byte {
+func buildAuthEnveloped(t testing.TB, to *cmstest.Identity, content, authAttrs []byte, nonceLen, icvLen int) []byte {
 	t.Helper()
 	cek := make([]byte, 16)
 	nonce := make([]byte, nonceLen)

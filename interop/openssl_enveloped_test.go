@@ -108,9 +108,9 @@ func TestOpenSSLEnvelopesDecryptHere(t *testing.T) {
 	}
 }
 
-// TestOpenSSLSubjectKeyIdentifierRecipient: `openssl cms -encrypt -keyid` names the
+// TestOpenSSLKeyIDEnvelopeDecryptsHere: `openssl cms -encrypt -keyid` names the
 // recipient by subject key identifier.
-func TestOpenSSLSubjectKeyIdentifierRecipient(t *testing.T) {
+func TestOpenSSLKeyIDEnvelopeDecryptsHere(t *testing.T) {
 	t.Parallel()
 	openssl := need(t, "openssl")
 	dir := t.TempDir()

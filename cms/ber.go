@@ -336,6 +336,9 @@ func (d *decoder) more() (bool, error) {
 		return false, d.syntax("missing end-of-contents")
 	}
 	if b[0] == 0 && b[1] == 0 {
+		if d.limit > 0 && d.pos+2 > d.limit {
+			return false, ErrTooLarge
+		}
 		d.r.Discard(2)
 		d.pos += 2
 		d.stack[len(d.stack)-1] = d.pos // mark as ended

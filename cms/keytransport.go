@@ -9,7 +9,6 @@ import (
 	_ "crypto/sha256" // OAEP digests, linked for crypto.Hash.New
 	_ "crypto/sha512"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
 	"fmt"
@@ -488,16 +487,6 @@ func parseKeyTransRecipientInfo(ri cryptobyte.String) (recipientInfo, error) {
 	return info, nil
 }
 
-// nameString renders a DER Name for people; undecodable names come out in hex.
-func nameString(der []byte) string {
-	var rdn pkix.RDNSequence
-	if rest, err := asn1.Unmarshal(der, &rdn); err != nil || len(rest) > 0 {
-		return fmt.Sprintf("%X", der)
-	}
-	var n pkix.Name
-	n.FillFromRDNSequence(&rdn)
-	return n.String()
-}
 
 // matches reports whether the RecipientInfo is for cert.
 func (ri *recipientInfo) matches(cert *x509.Certificate) bool {

@@ -223,7 +223,7 @@ func (h Header) Boundary() (string, error) {
 }
 
 // Filename returns the file name an entity carries: the Content-Disposition filename
-// parameter (RFC 2183), in its RFC 2231 form (filename*=charset”%xx) when present, else
+// parameter (RFC 2183), in its RFC 2231 form (filename*=utf-8'lang'%xx) when present, else
 // the Content-Type name parameter; RFC 2047 encoded words are decoded. It returns "" when
 // there is none. The name is returned as sent: making it safe for a file system is the
 // caller's job.
@@ -746,12 +746,19 @@ func (mr *MultipartReader) readDelimiter() (delimiterKind, error) {
 		}
 		return notDelimiter, nil
 	}
-	buf, err = mr.br.Peek(maxDelimiterLine + 1)
-	if err != nil && err != io.EOF {
-		return notDelimiter, fmt.Errorf("as2: reading multipart body: %w", err)
+	// Look in what is buffered first: waiting for more input than the line needs would
+	// stall on a slow sender.
+	buf, _ = mr.br.Peek(min(mr.br.Buffered(), maxDelimiterLine+1))
+	i := bytes.IndexByte(buf, '\n')
+	if i < 0 {
+		buf, err = mr.br.Peek(maxDelimiterLine + 1)
+		i = bytes.IndexByte(buf, '\n')
+		if i < 0 && err != nil && err != io.EOF {
+			return notDelimiter, fmt.Errorf("as2: reading multipart body: %w", err)
+		}
 	}
 	line, consume := buf, len(buf)
-	if i := bytes.IndexByte(buf, '\n'); i >= 0 {
+	if i >= 0 {
 		line, consume = buf[:i], i+1
 	}
 	kind := classifyDelimiter(line, mr.dash)

@@ -89,8 +89,11 @@ func appendHeader(b []byte, tag byte, n int64) []byte {
 
 // headerLen is the length of the DER tag and length octets for a content of n bytes.
 func headerLen(n int64) int64 {
+	if n < 0x80 {
+		return 2
+	}
 	l := int64(2)
-	for v := n; v >= 0x80; v >>= 8 {
+	for v := n; v > 0; v >>= 8 {
 		l++
 	}
 	return l
@@ -342,6 +345,9 @@ func (d *decoder) more() (bool, error) {
 		return false, d.syntax("missing end-of-contents")
 	}
 	if b[0] == 0 && b[1] == 0 {
+		if d.limit > 0 && d.pos+2 > d.limit {
+			return false, ErrTooLarge
+		}
 		d.r.Discard(2)
 		d.pos += 2
 		d.stack[len(d.stack)-1] = d.pos // mark as ended

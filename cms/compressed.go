@@ -80,7 +80,7 @@ func Compress(w io.Writer, content io.Reader) error {
 	if _, err := w.Write(compressedPrefix); err != nil {
 		return fmt.Errorf("cms: writing compressed data: %w", err)
 	}
-	fw := &fragmentWriter{w: w}
+	fw := &fragmentBuffer{w: w}
 	zw := deflaters.Get().(*zlib.Writer)
 	defer deflaters.Put(zw)
 	zw.Reset(fw)
@@ -111,15 +111,15 @@ func Compress(w io.Writer, content io.Reader) error {
 	return nil
 }
 
-// fragmentWriter cuts what is written to it into primitive OCTET STRINGs of maxFragment
+// fragmentBuffer cuts what is written to it into primitive OCTET STRINGs of maxFragment
 // bytes, each sent to w with a single Write.
-type fragmentWriter struct {
+type fragmentBuffer struct {
 	w   io.Writer
 	buf [4 + maxFragment]byte // room for the longest header, then the fragment
 	n   int                   // fragment bytes buffered after the header room
 }
 
-func (f *fragmentWriter) Write(p []byte) (int, error) {
+func (f *fragmentBuffer) Write(p []byte) (int, error) {
 	written := 0
 	for len(p) > 0 {
 		c := copy(f.buf[4+f.n:], p)
@@ -137,7 +137,7 @@ func (f *fragmentWriter) Write(p []byte) (int, error) {
 
 // flush writes the buffered bytes, if any, as one fragment. The header is written right
 // before the contents so that header and contents leave in one Write.
-func (f *fragmentWriter) flush() error {
+func (f *fragmentBuffer) flush() error {
 	if f.n == 0 {
 		return nil
 	}

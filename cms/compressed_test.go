@@ -370,7 +370,7 @@ func TestDecompressRejects(t *testing.T) {
 		{"version 1", compressedDER{version: 1}, nil},
 		{"unknown algorithm", compressedDER{algorithm: func(b *cryptobyte.Builder) {
 			b.AddASN1ObjectIdentifier(asn1.ObjectIdentifier{1, 2, 3, 4})
-		}}, isUnsupported},
+		}}, isUnsupportedCompression},
 		{"zlib with parameters", compressedDER{algorithm: func(b *cryptobyte.Builder) {
 			b.AddASN1ObjectIdentifier(oidZlibCompress)
 			b.AddASN1Int64(9)
@@ -397,7 +397,7 @@ func TestDecompressRejects(t *testing.T) {
 	}
 }
 
-func isUnsupported(err error) bool {
+func isUnsupportedCompression(err error) bool {
 	var ue *UnsupportedAlgorithmError
 	return errors.As(err, &ue) && ue.What == "compression"
 }
@@ -452,11 +452,11 @@ func (f *failingWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-type failingReader struct{}
+type brokenContent struct{}
 
 var errRead = errors.New("connection reset")
 
-func (failingReader) Read([]byte) (int, error) { return 0, errRead }
+func (brokenContent) Read([]byte) (int, error) { return 0, errRead }
 
 func TestCompressErrors(t *testing.T) {
 	t.Parallel()
@@ -469,7 +469,7 @@ func TestCompressErrors(t *testing.T) {
 		{"prefix write", &failingWriter{after: 3}, textContent(10), errWrite},
 		{"fragment write", &failingWriter{after: 100}, randomContent(100<<10, 4), errWrite},
 		{"suffix write", &failingWriter{after: len(compressedPrefix) + 20}, bytes.NewReader(nil), errWrite},
-		{"content read", io.Discard, io.MultiReader(textContent(50<<10), failingReader{}), errRead},
+		{"content read", io.Discard, io.MultiReader(textContent(50<<10), brokenContent{}), errRead},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

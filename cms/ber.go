@@ -303,6 +303,10 @@ func (d *decoder) header() (rawHeader, error) {
 	if err != nil {
 		return h, err
 	}
+	if end := d.end(); end >= 0 && d.pos > end {
+		// The header itself crosses the end of the container.
+		return h, d.syntax("element runs past the end of its container")
+	}
 	if h.length > 0 {
 		if end := d.end(); end >= 0 && d.pos+h.length > end {
 			return h, d.syntax("element runs past the end of its container")
@@ -333,6 +337,11 @@ func (d *decoder) more() (bool, error) {
 	}
 	b, err := d.r.Peek(2)
 	if err != nil {
+		return false, d.syntax("missing end-of-contents")
+	}
+	if end := d.end(); end >= 0 && d.pos+2 > end {
+		// The bytes left in the enclosing definite-length element cannot hold the
+		// end-of-contents octets.
 		return false, d.syntax("missing end-of-contents")
 	}
 	if b[0] == 0 && b[1] == 0 {

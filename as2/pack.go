@@ -117,8 +117,8 @@ type PackOptions struct {
 	SpoolDir    string
 	SpoolMemory int
 
-	Rand io.Reader            // nil: crypto/rand
-	Now  func() time.Time     // nil: time.Now
+	Rand io.Reader        // nil: crypto/rand
+	Now  func() time.Time // nil: time.Now
 }
 
 // Message is a packed outgoing message: the HTTP headers and body to POST, and the MIC the

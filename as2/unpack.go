@@ -83,7 +83,9 @@ type Incoming struct {
 }
 
 // Encrypted reports whether the message had an encryption layer.
-func (in *Incoming) Encrypted() bool { return in.layer(cms.TypeEnvelopedData, cms.TypeAuthEnvelopedData) != nil }
+func (in *Incoming) Encrypted() bool {
+	return in.layer(cms.TypeEnvelopedData, cms.TypeAuthEnvelopedData) != nil
+}
 
 // Compressed reports whether the message had a compression layer.
 func (in *Incoming) Compressed() bool { return in.layer(cms.TypeCompressedData) != nil }

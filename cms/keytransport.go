@@ -487,7 +487,6 @@ func parseKeyTransRecipientInfo(ri cryptobyte.String) (recipientInfo, error) {
 	return info, nil
 }
 
-
 // matches reports whether the RecipientInfo is for cert.
 func (ri *recipientInfo) matches(cert *x509.Certificate) bool {
 	if cert == nil || ri.id.Other != "" {

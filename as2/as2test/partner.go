@@ -58,6 +58,8 @@ type Partner struct {
 	requests []Request
 	arrived  chan struct{} // closed and replaced each time a request is recorded
 	closed   bool          // set once Close has returned: tb must not be used any more
+
+	transports []*http.Transport // handed out by Client
 }
 
 // Request is what the partner received in one HTTP request.
@@ -132,7 +134,11 @@ func (p *Partner) Close() {
 		p.srv.Close()
 		p.mu.Lock()
 		p.closed = true
+		transports := p.transports
 		p.mu.Unlock()
+		for _, tr := range transports {
+			tr.CloseIdleConnections()
+		}
 	})
 }
 
@@ -193,14 +199,25 @@ func (p *Partner) CertPool() *x509.CertPool {
 	return pool
 }
 
-// Client returns an HTTP client that trusts the partner's TLS certificate (and nothing
+// Client returns a new HTTP client that trusts the partner's TLS certificate (and nothing
 // else), presents no client certificate, and does not follow redirects, so that a 3xx
-// answer reaches the caller as an AS2 sender must see it. Its idle connections are closed
-// with the partner.
+// answer reaches the caller as an AS2 sender must see it. Its transport is an
+// *http.Transport of its own, which the test may adjust (a client certificate, TLS
+// versions); its idle connections are closed with the partner.
 func (p *Partner) Client() *http.Client {
-	c := p.srv.Client()
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return c
+	// No proxy from the environment: the partner is on loopback, as the sender under test
+	// would reach it.
+	tr := &http.Transport{}
+	if p.cert != nil {
+		tr.TLSClientConfig = &tls.Config{RootCAs: p.CertPool()}
+	}
+	p.mu.Lock()
+	p.transports = append(p.transports, tr)
+	p.mu.Unlock()
+	return &http.Client{
+		Transport:     tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }
 
 // RefusedURL returns an AS2 URL on 127.0.0.1 where nothing listens, so that connecting to

@@ -43,7 +43,7 @@ func postContext(t *testing.T, ctx context.Context, c *http.Client, u string, bo
 	return resp, b, err
 }
 
-func TestRespond(t *testing.T) {
+func TestPartnerRespond(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name   string
@@ -95,7 +95,7 @@ func TestRespond(t *testing.T) {
 	}
 }
 
-func TestRetryAfter(t *testing.T) {
+func TestPartnerRetryAfter(t *testing.T) {
 	t.Parallel()
 	p := as2test.NewPartner(t, as2test.WithBehavior(as2test.Respond(http.StatusServiceUnavailable,
 		http.Header{"Retry-After": {"3600"}}, nil)))
@@ -113,7 +113,7 @@ func TestRetryAfter(t *testing.T) {
 	}
 }
 
-func TestRequestsRecordWhatArrived(t *testing.T) {
+func TestPartnerRequestsRecordWhatArrived(t *testing.T) {
 	t.Parallel()
 	p := as2test.NewPartner(t)
 	// An io.Reader of unknown length makes the client send the body chunked, as libas2 does.
@@ -144,9 +144,9 @@ func TestRequestsRecordWhatArrived(t *testing.T) {
 	}
 }
 
-// TestConnectionFailures checks that each misbehaviour reaches a stock http.Client as the
-// error a real network produces, read the way a failure classifier reads it.
-func TestConnectionFailures(t *testing.T) {
+// TestPartnerConnectionFailures checks that each misbehaviour reaches a stock http.Client
+// as the error a real network produces, read the way a failure classifier reads it.
+func TestPartnerConnectionFailures(t *testing.T) {
 	t.Parallel()
 	small := bytes.Repeat([]byte("a"), 1000)
 	tests := []struct {
@@ -261,7 +261,7 @@ func checkClientTimeout(t *testing.T, err error) {
 	}
 }
 
-func TestConnectionRefused(t *testing.T) {
+func TestPartnerConnectionRefused(t *testing.T) {
 	t.Parallel()
 	_, _, err := post(t, http.DefaultClient, as2test.RefusedURL(t), strings.NewReader("x"))
 	var op *net.OpError
@@ -270,9 +270,9 @@ func TestConnectionRefused(t *testing.T) {
 	}
 }
 
-// TestStallReleasedByCancel shows the test observing the stall through Await, with no
-// timer, and the client giving up by cancelling its context.
-func TestStallReleasedByCancel(t *testing.T) {
+// TestPartnerStallReleasedByCancel shows the test observing the stall through Await, with
+// no timer, and the client giving up by cancelling its context.
+func TestPartnerStallReleasedByCancel(t *testing.T) {
 	t.Parallel()
 	p := as2test.NewPartner(t, as2test.WithBehavior(as2test.Stall()))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -290,9 +290,9 @@ func TestStallReleasedByCancel(t *testing.T) {
 	}
 }
 
-// TestStallReleasedByClose shows that closing the partner ends a stalled exchange (the
-// client sees the connection dropped) instead of waiting for the client forever.
-func TestStallReleasedByClose(t *testing.T) {
+// TestPartnerStallReleasedByClose shows that closing the partner ends a stalled exchange
+// (the client sees the connection dropped) instead of waiting for the client forever.
+func TestPartnerStallReleasedByClose(t *testing.T) {
 	t.Parallel()
 	for _, b := range []struct {
 		name     string
@@ -317,7 +317,7 @@ func TestStallReleasedByClose(t *testing.T) {
 	}
 }
 
-func TestAwait(t *testing.T) {
+func TestPartnerAwait(t *testing.T) {
 	t.Parallel()
 	p := as2test.NewPartner(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -337,7 +337,7 @@ func TestAwait(t *testing.T) {
 	}
 }
 
-func TestSequence(t *testing.T) {
+func TestPartnerSequence(t *testing.T) {
 	t.Parallel()
 	busy := as2test.Respond(http.StatusServiceUnavailable, http.Header{"Retry-After": {"1"}}, nil)
 	p := as2test.NewPartner(t, as2test.WithBehavior(as2test.Sequence(busy, as2test.ResetMidBody(0), as2test.Respond(http.StatusOK, nil, []byte("mdn")))))
@@ -359,7 +359,7 @@ func TestSequence(t *testing.T) {
 	}
 }
 
-func TestHandler(t *testing.T) {
+func TestPartnerHandler(t *testing.T) {
 	t.Parallel()
 	seen := make(chan []byte, 1)
 	p := as2test.NewPartner(t, as2test.WithBehavior(as2test.Handler(func(w http.ResponseWriter, r *http.Request, body []byte) {
@@ -380,7 +380,7 @@ func TestHandler(t *testing.T) {
 	}
 }
 
-func TestTLS(t *testing.T) {
+func TestPartnerTLS(t *testing.T) {
 	t.Parallel()
 	station := as2test.NewClientCert(t, "STATION")
 	tests := []struct {
@@ -508,7 +508,7 @@ func checkRemoteAlert(alert uint8) func(t *testing.T, err error) {
 	}
 }
 
-func TestRefusedURLIsLoopback(t *testing.T) {
+func TestPartnerRefusedURLIsLoopback(t *testing.T) {
 	t.Parallel()
 	u, err := url.Parse(as2test.RefusedURL(t))
 	if err != nil || u.Hostname() != "127.0.0.1" || u.Path != as2test.Path {

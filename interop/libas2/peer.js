@@ -28,6 +28,7 @@ const path = require('path');
 const http = require('http');
 const https = require('https');
 const crypto = require('crypto');
+const { AsyncLocalStorage } = require('async_hooks');
 const lib = require('libas2');
 const { AS2MimeNode, AS2Parser, AS2Crypto, AS2Disposition, AS2EnvelopedData, AS2Constants } = lib;
 
@@ -63,7 +64,12 @@ const readText = file => fs.readFileSync(file, 'utf8');
 
 // --------------------------------------------------------------------- libas2 bug workarounds
 
-const fixesUsed = new Set();
+// The fixes that changed an outcome, per message: the receiver runs each exchange in its
+// own async context, so concurrent messages do not mix their reports.
+const fixContext = new AsyncLocalStorage();
+const processFixes = new Set();
+const usedFixes = () => fixContext.getStore() || processFixes;
+const fixUsed = name => usedFixes().add(name);
 
 // signedBytes returns the bytes AS2Crypto.sign signs for node, which builds to buf, so the
 // sender knows the MIC to expect. 'sign-crlf' changes it.
@@ -92,7 +98,7 @@ const FIXES = {
     let keep = false;
     AS2Crypto.removeTrailingCrLf = buf => {
       if (!keep) return strip(buf);
-      if (strip(buf).length !== buf.length) fixesUsed.add('sign-crlf');
+      if (strip(buf).length !== buf.length) fixUsed('sign-crlf');
       return buf;
     };
     AS2Crypto.sign = async function (node, options) {
@@ -108,7 +114,7 @@ const FIXES = {
     const build = AS2MimeNode.prototype.build;
     AS2MimeNode.prototype.build = async function () {
       if (this.parsed && this.raw !== undefined) {
-        if (/[\u0080-\u00ff]/.test(this.raw)) fixesUsed.add('binary-parts');
+        if (/[\u0080-\u00ff]/.test(this.raw)) fixUsed('binary-parts');
         return Buffer.from(this.raw, 'latin1');
       }
       return build.call(this);
@@ -121,7 +127,7 @@ const FIXES = {
     const parse = AS2Parser.parse.bind(AS2Parser);
     AS2Parser.parse = content => {
       if (Buffer.isBuffer(content)) {
-        if (content.length > 64 * 1024) fixesUsed.add('big-payload');
+        if (content.length > 64 * 1024) fixUsed('big-payload');
         return parse(content.toString('latin1'));
       }
       return parse(content);
@@ -137,7 +143,7 @@ const FIXES = {
       if (fields.Disposition) {
         const rfc = fields.Disposition.replace(/; (processed|failed)\/(error|warning|failure)=(.*)$/,
           (m, state, kind, text) => `; processed/${kind === 'failure' ? 'error' : kind}: ${text}`);
-        if (rfc !== fields.Disposition) { fixesUsed.add('rfc-disposition'); fields.Disposition = rfc; }
+        if (rfc !== fields.Disposition) { fixUsed('rfc-disposition'); fields.Disposition = rfc; }
       }
       return fields;
     };
@@ -149,7 +155,7 @@ const FIXES = {
     const verify = lib.AS2SignedData.prototype.verify;
     lib.AS2SignedData.prototype.verify = async function (cert, debugMode) {
       if (cert && (!this.signed.certificates || this.signed.certificates.length === 0)) {
-        fixesUsed.add('embed-partner-cert');
+        fixUsed('embed-partner-cert');
         this.signed.certificates = [this._toCertificate(cert)];
       }
       return verify.call(this, cert, debugMode);
@@ -279,7 +285,7 @@ async function receive() {
     req.on('data', c => chunks.push(c));
     req.on('end', () => {
       const n = ++received;
-      handle(n, req, Buffer.concat(chunks), res)
+      fixContext.run(new Set(), () => handle(n, req, Buffer.concat(chunks), res)
         .catch(e => {
           // A fault of the harness or of libas2 outside the MDN path: answer 500 so the
           // sender sees it, and report it.
@@ -289,11 +295,11 @@ async function receive() {
         })
         .then(record => {
           record.fixes = fixes;
-          record.fixesUsed = [...fixesUsed];
+          record.fixesUsed = [...usedFixes()];
           fs.writeFileSync(path.join(outDir, `${n}.json`), JSON.stringify(record, null, 2));
           process.stdout.write(JSON.stringify({ message: record }) + '\n');
           done();
-        });
+        }));
     });
   });
 
@@ -623,7 +629,7 @@ async function checkMDN(raw, partnerCert, mdnSign, messageId, expectedMIC, micAl
 }
 
 function finish(result) {
-  result.fixesUsed = [...fixesUsed];
+  result.fixesUsed = [...usedFixes()];
   process.stdout.write(JSON.stringify({ result }) + '\n');
   process.exit(result.ok ? 0 : 1);
 }
@@ -636,7 +642,7 @@ if (!command) fail('usage: peer.js receive|send [options] (see the comment at th
 command().catch(e => {
   process.stderr.write(`peer.js: ${e.stack || e}\n`);
   if (opts._[0] === 'send') {
-    process.stdout.write(JSON.stringify({ result: { ok: false, error: String(e.message || e), fixesUsed: [...fixesUsed] } }) + '\n');
+    process.stdout.write(JSON.stringify({ result: { ok: false, error: String(e.message || e), fixesUsed: [...usedFixes()] } }) + '\n');
   }
   process.exit(2);
 });

@@ -10,7 +10,8 @@
 //   node peer.js send --url URL --from LIBAS2 --to GATEWAY --cert me.crt --key me.key \
 //       --partner-cert gw.crt [--sign sha-256|none] [--encrypt aes256-CBC|none] \
 //       [--mdn sync|async|none] [--mdn-sign sha-256|none] [--file F] [--content-type T] \
-//       [--transfer base64|binary] [--timeout SECONDS] [--fix NAME,...|all]
+//       [--transfer base64|binary] [--mdn-to ADDRESS] [--save-mdn FILE] [--timeout SECONDS] \
+//       [--fix NAME,...|all]
 //
 // The receiver needs --security-revert=CVE-2023-46809 on Node 20: libas2 decrypts PKCS#1 v1.5
 // key transport with crypto.privateDecrypt(RSA_PKCS1_PADDING), which Node refuses otherwise.

@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -32,6 +33,7 @@ type Options struct {
 	NotBefore   time.Time // zero: an hour ago
 	NotAfter    time.Time // zero: NotBefore + 10 years
 	DNSNames    []string  // subject alternative names, for TLS server certificates
+	IPAddresses []net.IP  // IP subject alternative names, for TLS servers dialled by address
 	IsCA        bool
 	Parent      *Identity // issuer; nil means self-signed
 	ExtKeyUsage []x509.ExtKeyUsage
@@ -100,6 +102,7 @@ func New(tb testing.TB, name string, opts *Options) *Identity {
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment | x509.KeyUsageDataEncipherment,
 		ExtKeyUsage:           opts.ExtKeyUsage,
 		DNSNames:              opts.DNSNames,
+		IPAddresses:           opts.IPAddresses,
 		SubjectKeyId:          ski[:],
 		BasicConstraintsValid: true,
 		IsCA:                  opts.IsCA,

@@ -23,8 +23,8 @@ import (
 // The only algorithm defined is id-alg-zlibCompress, a zlib stream (RFC 1950) with absent
 // parameters. AS2 (RFC 5402) compresses a MIME entity, so the encapsulated type is id-data.
 
-// maxFragment is the size of the OCTET STRING fragments Compress writes. 32 KiB keeps each
-// fragment header at four bytes and matches what streaming senders emit.
+// maxFragment is the size of the OCTET STRING fragments Compress writes: large enough that
+// the four header bytes of each cost nothing, small enough to buffer per message.
 const maxFragment = 32 << 10
 
 // compressedPrefix is everything Compress writes before the first fragment of the zlib
@@ -157,14 +157,14 @@ func (f *fragmentBuffer) flush() error {
 // error, what was already written to w must be discarded.
 func Decompress(w io.Writer, r io.Reader, limit int64) (int64, error) {
 	d := newDecoder(r, 0)
-	zr, err := d.compressedDataStart()
+	compressed, err := d.compressedDataStart()
 	if err != nil {
 		return 0, err
 	}
 	// The inflater reads through a bufio.Reader of ours (an io.ByteReader, so flate takes
 	// exactly the bytes of the zlib stream and no more) so that data left after the end of
 	// the stream can be detected.
-	br := bufio.NewReaderSize(zr, maxFragment)
+	br := bufio.NewReaderSize(compressed, maxFragment)
 	inflater, err := zlib.NewReader(br)
 	if err != nil {
 		var se *SyntaxError

@@ -30,8 +30,9 @@ func TestBCCompressedFromBC(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/%d", gen.name, size), func(t *testing.T) {
 				t.Parallel()
 				content := bcPayload(size)
-				in := bcFile(t, "content", content)
-				out := filepath.Join(filepath.Dir(in), "compressed")
+				dir := t.TempDir()
+				in, out := filepath.Join(dir, "content"), filepath.Join(dir, "compressed")
+				bcWrite(t, in, content)
 				bc(t, append(append([]string{"compress"}, gen.flags...), in, out)...)
 				enc := bcOutput(t, out)
 				if len(enc) < 2 || !gen.lengthOctet(enc[1]) {
@@ -65,8 +66,9 @@ func TestBCCompressedToBC(t *testing.T) {
 			if err := cms.Compress(&enc, bytes.NewReader(content)); err != nil {
 				t.Fatal(err)
 			}
-			in := bcFile(t, "compressed", enc.Bytes())
-			out := filepath.Join(filepath.Dir(in), "content")
+			dir := t.TempDir()
+			in, out := filepath.Join(dir, "compressed"), filepath.Join(dir, "content")
+			bcWrite(t, in, enc.Bytes())
 			bc(t, "decompress", in, out)
 			if got := bcOutput(t, out); !bytes.Equal(got, content) {
 				t.Fatalf("BouncyCastle decompressed %d bytes, not the %d compressed", len(got), size)

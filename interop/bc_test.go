@@ -75,15 +75,12 @@ func bc(t testing.TB, args ...string) []byte {
 	return out
 }
 
-// bcFile writes b to a file named name in a fresh temporary folder of the test, for BCPeer
-// to read, and returns its path.
-func bcFile(t testing.TB, name string, b []byte) string {
+// bcWrite writes a file for BCPeer to read.
+func bcWrite(t testing.TB, path string, b []byte) {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, b, 0o600); err != nil {
+	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return p
 }
 
 // bcOutput reads a file BCPeer wrote.

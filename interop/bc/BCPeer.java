@@ -58,6 +58,8 @@ import org.bouncycastle.cms.CMSEnvelopedDataGenerator;
 import org.bouncycastle.cms.CMSProcessableFile;
 import org.bouncycastle.cms.CMSSignedData;
 import org.bouncycastle.cms.CMSSignedDataGenerator;
+import org.bouncycastle.cms.CMSSignerDigestMismatchException;
+import org.bouncycastle.cms.CMSVerifierCertificateNotValidException;
 import org.bouncycastle.cms.RecipientInformation;
 import org.bouncycastle.cms.SignerInformation;
 import org.bouncycastle.cms.jcajce.JcaSimpleSignerInfoGeneratorBuilder;
@@ -220,8 +222,14 @@ public final class BCPeer {
         for (SignerInformation si : signers) {
             System.out.println("digest=" + si.getDigestAlgOID());
             System.out.println("signature=" + si.getEncryptionAlgOID());
-            if (!si.verify(new JcaSimpleSignerInfoVerifierBuilder().setProvider(BC).build(cert))) {
-                System.err.println("BCPeer verify: signature of " + si.getSID() + " does not verify");
+            try {
+                if (!si.verify(new JcaSimpleSignerInfoVerifierBuilder().setProvider(BC).build(cert))) {
+                    System.err.println("BCPeer verify: the signature does not verify with the certificate");
+                    ok = false;
+                }
+            } catch (CMSSignerDigestMismatchException | CMSVerifierCertificateNotValidException e) {
+                // Verdicts on the message, not failures of the program.
+                System.err.println("BCPeer verify: " + e.getMessage());
                 ok = false;
             }
         }

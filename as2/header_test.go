@@ -162,7 +162,7 @@ func TestParseMICAlg(t *testing.T) {
 		{"sha256", MICAlgSHA256},
 		{"sha-256", MICAlgSHA256},
 		{"SHA-256", MICAlgSHA256},
-		{"sha-256;", MICAlgSHA256}, // libas2
+		{"sha-256;", MICAlgSHA256},  // libas2
 		{" SHA-256 ", MICAlgSHA256}, // OpenAS2, with spacing
 		{`"sha-256"`, MICAlgSHA256},
 		{"sha384", MICAlgSHA384},

@@ -414,6 +414,7 @@ func truncate(b []byte, n int) string {
 // At most MaxHeaderBytes are read.
 func ReadHeader(r *bufio.Reader) (Header, []byte, error) {
 	var raw []byte
+	lineStart := 0 // where the current line starts in raw
 	for {
 		line, err := r.ReadSlice('\n')
 		if len(raw)+len(line) > MaxHeaderBytes {
@@ -421,9 +422,10 @@ func ReadHeader(r *bufio.Reader) (Header, []byte, error) {
 		}
 		raw = append(raw, line...)
 		if err == nil {
-			if len(line) == 1 || (len(line) == 2 && line[0] == '\r') {
+			if l := raw[lineStart:]; len(l) == 1 || (len(l) == 2 && l[0] == '\r') {
 				break
 			}
+			lineStart = len(raw)
 			continue
 		}
 		if errors.Is(err, bufio.ErrBufferFull) {

@@ -1,6 +1,7 @@
 package as2
 
 import (
+	"bufio"
 	"bytes"
 	"os"
 	"path/filepath"
@@ -51,6 +52,11 @@ func FuzzParseEntity(f *testing.F) {
 			if !bytes.Contains(e.HeaderBytes(), fld.Raw) || !validFieldName(fld.Name) {
 				t.Fatalf("field %q: Raw %q is not in the header block", fld.Name, fld.Raw)
 			}
+		}
+		// The streaming header reader agrees, even through the smallest buffer.
+		sh, raw, err := ReadHeader(bufio.NewReaderSize(bytes.NewReader(data), 16))
+		if len(e.HeaderBytes()) <= MaxHeaderBytes && (err != nil || !bytes.Equal(raw, e.HeaderBytes()) || !reflect.DeepEqual(sh, e.Header)) {
+			t.Fatalf("ReadHeader = %q, %v; ParseEntity header %q", raw, err, e.HeaderBytes())
 		}
 		_, _, _ = e.Header.ContentType()
 		_ = e.Header.Filename()

@@ -414,6 +414,7 @@ func truncate(b []byte, n int) string {
 // At most MaxHeaderBytes are read.
 func ReadHeader(r *bufio.Reader) (Header, []byte, error) {
 	var raw []byte
+	lineStart := 0 // where the current line starts in raw
 	for {
 		line, err := r.ReadSlice('\n')
 		if len(raw)+len(line) > MaxHeaderBytes {
@@ -421,9 +422,10 @@ func ReadHeader(r *bufio.Reader) (Header, []byte, error) {
 		}
 		raw = append(raw, line...)
 		if err == nil {
-			if len(line) == 1 || (len(line) == 2 && line[0] == '\r') {
+			if l := raw[lineStart:]; len(l) == 1 || (len(l) == 2 && l[0] == '\r') {
 				break
 			}
+			lineStart = len(raw)
 			continue
 		}
 		if errors.Is(err, bufio.ErrBufferFull) {
@@ -770,16 +772,31 @@ func (mr *MultipartReader) readDelimiter() (delimiterKind, error) {
 	return kind, nil
 }
 
+// hasBareLF reports whether b holds an LF not preceded by CR.
+func hasBareLF(b []byte) bool {
+	for i := bytes.IndexByte(b, '\n'); i >= 0; {
+		if i == 0 || b[i-1] != '\r' {
+			return true
+		}
+		j := bytes.IndexByte(b[i+1:], '\n')
+		if j < 0 {
+			return false
+		}
+		i += j + 1
+	}
+	return false
+}
+
 // ToCRLF returns b with every bare LF turned into CRLF; b itself when it has none.
 func ToCRLF(b []byte) []byte {
+	if !hasBareLF(b) {
+		return b
+	}
 	bare := 0
 	for i, c := range b {
 		if c == '\n' && (i == 0 || b[i-1] != '\r') {
 			bare++
 		}
-	}
-	if bare == 0 {
-		return b
 	}
 	out := make([]byte, 0, len(b)+bare)
 	for i, c := range b {
@@ -839,7 +856,7 @@ func Canonicalize(entity []byte) ([]byte, error) {
 }
 
 func canonicalizeMultipart(h Header, body []byte) ([]byte, error) {
-	if bytes.Equal(ToCRLF(body), body) {
+	if !hasBareLF(body) {
 		return body, nil
 	}
 	boundary, err := h.Boundary()

@@ -793,3 +793,18 @@ func benchMultipart(size int) []byte {
 	b.WriteString("\r\n------=_Part_1--\r\n")
 	return b.Bytes()
 }
+
+// A header line longer than the reader's buffer must not end the header block early.
+func TestReadHeaderLongLine(t *testing.T) {
+	t.Parallel()
+	long := "X-Long: " + strings.Repeat("v", 40) + "\r\n"
+	in := long + "Content-Type: text/plain\r\n\r\nbody"
+	br := bufio.NewReaderSize(strings.NewReader(in), 16)
+	h, raw, err := ReadHeader(br)
+	if err != nil || h.Get("Content-Type") != "text/plain" || string(raw) != long+"Content-Type: text/plain\r\n\r\n" {
+		t.Fatalf("ReadHeader = %+v, %q, %v", h, raw, err)
+	}
+	if rest, _ := io.ReadAll(br); string(rest) != "body" {
+		t.Fatalf("body = %q", rest)
+	}
+}

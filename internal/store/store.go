@@ -1,0 +1,224 @@
+// Package store is the gateway's storage seam: the records the gateway keeps (messages,
+// attempts, events) and the Store interface that each database driver implements
+// (store/sqlite, and store/postgres for several nodes). One conformance suite,
+// store/storetest, runs against every driver.
+//
+// The message row is the queue's job: outbound messages are claimed with a lease, sent,
+// and rescheduled or finished by the send worker; asynchronous MDNs we owe a partner are
+// outbound rows of kind "mdn" and go through the same queue, retries included.
+package store
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+)
+
+// ErrNotFound is returned when a record does not exist.
+var ErrNotFound = errors.New("store: not found")
+
+// ErrConflict is returned when a change is not allowed in the record's current state (for
+// example, a lease that another worker holds, or an action on a message in the wrong state).
+var ErrConflict = errors.New("store: conflict")
+
+// Direction of a message.
+const (
+	Outbound = "out"
+	Inbound  = "in"
+)
+
+// Kind of an outbound row.
+const (
+	KindMessage = "message" // an AS2 message with payloads
+	KindMDN     = "mdn"     // an asynchronous MDN we send for an inbound message
+)
+
+// Message states. Outbound: queued -> sending -> (awaiting_mdn ->) sent | failed, with
+// sending -> queued again for a retry. Inbound: received, or suspended when the message could
+// not be unpacked or was weaker than the agreement (kept, visible, never delivered).
+const (
+	StateQueued      = "queued"
+	StateSending     = "sending"
+	StateAwaitingMDN = "awaiting_mdn"
+	StateSent        = "sent"
+	StateFailed      = "failed"
+	StateReceived    = "received"
+	StateSuspended   = "suspended"
+)
+
+// Failure classes of an attempt (DESIGN.md §3).
+const (
+	ClassTransient  = "transient"  // the partner did not get it: retried under the failed policy
+	ClassIncomplete = "incomplete" // the partner may hold it: retried only if enabled
+	ClassPermanent  = "permanent"  // never retried
+)
+
+// File is one payload of a message, kept in the payload store under its SHA-256.
+type File struct {
+	Name        string `json:"name"`
+	ContentType string `json:"content_type"`
+	Size        int64  `json:"size"`
+	SHA256      string `json:"sha256"` // hex; also the payload store key
+}
+
+// MDN is the receipt of a message: the one we received for an outbound message, or the one we
+// returned for an inbound message.
+type MDN struct {
+	Disposition string    `json:"disposition"`          // as in the MDN, e.g. "automatic-action/MDN-sent-automatically; processed"
+	Positive    bool      `json:"positive"`             // processed, possibly with a warning
+	MICOK       bool      `json:"mic_ok"`               // the Received-Content-MIC matched (outbound)
+	MIC         string    `json:"mic,omitempty"`        // Received-Content-MIC value
+	Signed      bool      `json:"signed"`               // the MDN was signed (and verified, for received ones)
+	MessageID   string    `json:"message_id,omitempty"` // the MDN's own Message-ID
+	Header      string    `json:"header,omitempty"`     // HTTP/MIME headers of the MDN as sent or received
+	Key         string    `json:"sha256,omitempty"`     // payload store key of the MDN body
+	At          time.Time `json:"at"`
+}
+
+// Message is one AS2 message, inbound or outbound, or an asynchronous MDN to deliver.
+type Message struct {
+	ID        int64
+	Direction string // Outbound or Inbound
+	Kind      string // KindMessage or KindMDN (outbound only)
+	MessageID string // the AS2 Message-ID, with angle brackets
+	Station   string // our AS2 id
+	Partner   string // the partner's AS2 id
+	Subject   string
+	Tag       string // transaction tag (a submission id carried by several messages)
+	State     string
+	Files     []File
+
+	// Wire is the payload store key of the packed message as sent (outbound, set once the
+	// message is packed so that every retry sends the same bytes) or as received (inbound).
+	Wire       string
+	WireHeader http.Header // the HTTP headers sent or received with Wire
+	// MIC is the Received-Content-MIC expected (outbound) or returned (inbound), in its
+	// header form "base64, sha-256".
+	MIC string
+	// MDNMode is "sync", "async" or "none": what the message asked for.
+	MDNMode string
+	MDN     *MDN // the receipt, once there is one
+
+	// URL is where an outbound row is POSTed: the partner URL, or the Receipt-Delivery-Option
+	// of an asynchronous MDN.
+	URL string
+	// RelatedID links an MDN row to its inbound message, and a resent message to its original.
+	RelatedID int64
+
+	Attempts      int       // failed attempts so far
+	NextAttemptAt time.Time // when a queued message is due; the MDN deadline while awaiting_mdn
+	LeaseOwner    string
+	LeaseUntil    time.Time
+	LastError     string // the last failure, in words
+	LastCode      string // the last failure code
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// Attempt is one try at sending an outbound row that failed; a success leaves no attempt.
+type Attempt struct {
+	ID          int64
+	MessageRow  int64 // Message.ID
+	At          time.Time
+	Class       string // ClassTransient, ClassIncomplete or ClassPermanent
+	Code        string // stable code, e.g. "connect_refused", "http_503", "mdn_negative"
+	HTTPStatus  int    // 0 when there was no response
+	Header      http.Header
+	BodyExcerpt string
+	Error       string // the error as the program saw it
+	Action      string // the corrective action in plain words
+}
+
+// Event is one line of the timeline.
+type Event struct {
+	ID         int64
+	At         time.Time
+	MessageRow int64 // 0 for events not about one message
+	Direction  string
+	Partner    string
+	Tag        string
+	Type       string // "submitted", "sent", "attempt_failed", "received", "duplicate", "suspended", "mdn_received", ...
+	Detail     string
+}
+
+// Outcome is what the send worker records after trying an outbound row, in one transaction:
+// the attempt (when it failed), the new state and when it is next due.
+type Outcome struct {
+	State         string    // StateQueued (retry), StateAwaitingMDN, StateSent or StateFailed
+	NextAttemptAt time.Time // for StateQueued: when to retry; for StateAwaitingMDN: the MDN deadline
+	Attempt       *Attempt  // the failed attempt; nil on success
+	MDN           *MDN      // the receipt, when one came
+	Event         *Event    // the timeline entry
+}
+
+// ClaimRequest asks for due outbound rows.
+type ClaimRequest struct {
+	Now        time.Time
+	Owner      string        // this worker's name, written into the lease
+	Lease      time.Duration // how long the claim holds before another worker may take it
+	Limit      int           // at most this many rows
+	PerPartner int           // at most this many rows of one partner in sending state at once; 0: no limit
+}
+
+// Filter selects messages for a list.
+type Filter struct {
+	Box       string // "outbox", "queued", "sent", "failed", "received" ("" = all)
+	Direction string
+	Partner   string
+	State     string
+	Tag       string
+	Limit     int   // 0: 50
+	Before    int64 // cursor: only rows with a smaller ID
+}
+
+// Store is the gateway's persistent state. Every method is one transaction.
+type Store interface {
+	// CreateMessage inserts m and sets m.ID, CreatedAt and UpdatedAt. With ev, the event is
+	// written in the same transaction (its MessageRow set to m.ID).
+	CreateMessage(ctx context.Context, m *Message, ev *Event) error
+	// GetMessage returns one message, or ErrNotFound.
+	GetMessage(ctx context.Context, id int64) (*Message, error)
+	// ListMessages returns messages matching f, newest first.
+	ListMessages(ctx context.Context, f Filter) ([]*Message, error)
+	// FindByMessageID returns the newest message with this AS2 Message-ID and direction
+	// (angle brackets included as stored), or ErrNotFound.
+	FindByMessageID(ctx context.Context, direction, messageID string) (*Message, error)
+	// FindDuplicate returns an inbound message from partner to station with this Message-ID
+	// received at or after since, or ErrNotFound.
+	FindDuplicate(ctx context.Context, station, partner, messageID string, since time.Time) (*Message, error)
+
+	// Claim leases due outbound rows to a worker and moves them to StateSending: rows in
+	// StateQueued whose NextAttemptAt is not after Now, rows in StateSending whose lease has
+	// expired (a crashed worker), and rows in StateAwaitingMDN whose MDN deadline has passed
+	// (the worker records the timeout). Oldest due first.
+	Claim(ctx context.Context, r ClaimRequest) ([]*Message, error)
+	// SetWire records the packed wire message of a claimed row, once (ErrConflict if the
+	// row's lease is not owner's).
+	SetWire(ctx context.Context, id int64, owner string, wire string, header http.Header, mic string) error
+	// Finish records the outcome of a claimed row and drops the lease (ErrConflict if the
+	// lease is not owner's any more).
+	Finish(ctx context.Context, id int64, owner string, o Outcome) error
+	// Release returns a claimed row to StateQueued, due now, without counting an attempt:
+	// for a graceful stop.
+	Release(ctx context.Context, id int64, owner string) error
+	// CompleteMDN records an asynchronous MDN received for an outbound message in
+	// StateAwaitingMDN (or StateSending, when the MDN overtakes the worker) and moves it to
+	// state (StateSent, StateFailed or StateQueued for a retry), with an attempt for a
+	// failure. ErrConflict when the message is not waiting for an MDN.
+	CompleteMDN(ctx context.Context, id int64, o Outcome) error
+	// NextDue returns when the earliest queued or awaiting row becomes due, and false when
+	// there is none.
+	NextDue(ctx context.Context) (time.Time, bool, error)
+
+	// Attempts returns the failed attempts of a message, oldest first.
+	Attempts(ctx context.Context, messageRow int64) ([]*Attempt, error)
+	// AddEvent writes a timeline event.
+	AddEvent(ctx context.Context, ev *Event) error
+	// Events returns the newest events, filtered by partner and direction when given.
+	Events(ctx context.Context, partner, direction string, limit int, before int64) ([]*Event, error)
+
+	// Ping checks that the database answers (for /readyz).
+	Ping(ctx context.Context) error
+	Close() error
+}

@@ -53,22 +53,35 @@ func ParseRequest(r *http.Request) (*Request, error) {
 	if req.MessageID == "" {
 		return nil, &RequestError{Header: HeaderMessageID, Err: errors.New("missing")}
 	}
-	if to := r.Header.Get(HeaderDispositionNotificationTo); strings.TrimSpace(to) != "" {
-		req.MDN = MDNRequest{Mode: MDNSync, To: strings.TrimSpace(to)}
-		if u := strings.TrimSpace(r.Header.Get(HeaderReceiptDeliveryOption)); u != "" {
-			req.MDN.Mode, req.MDN.URL = MDNAsync, u
-		}
-		if v := r.Header.Get(HeaderDispositionNotificationOptions); v != "" {
-			opts, err := ParseDispositionOptions(v)
-			if err != nil {
-				return nil, &RequestError{Header: HeaderDispositionNotificationOptions, Err: err}
-			}
-			req.MDNOptions = opts
-			req.MDN.Signed = opts.SignedReceipt()
-			req.MDN.MICAlgs = opts.MICAlgs()
-		}
+	if req.MDN, req.MDNOptions, err = ReadMDNRequest(r.Header); err != nil {
+		return nil, err
 	}
 	return req, nil
+}
+
+// ReadMDNRequest reads what a message asks of its receipt from its headers: no MDN without
+// Disposition-Notification-To, an asynchronous one with a Receipt-Delivery-Option, signed
+// when Disposition-Notification-Options asks for pkcs7-signature.
+func ReadMDNRequest(h http.Header) (MDNRequest, DispositionOptions, error) {
+	var req MDNRequest
+	var opts DispositionOptions
+	to := strings.TrimSpace(h.Get(HeaderDispositionNotificationTo))
+	if to == "" {
+		return req, opts, nil
+	}
+	req = MDNRequest{Mode: MDNSync, To: to}
+	if u := strings.TrimSpace(h.Get(HeaderReceiptDeliveryOption)); u != "" {
+		req.Mode, req.URL = MDNAsync, u
+	}
+	if v := h.Get(HeaderDispositionNotificationOptions); v != "" {
+		var err error
+		if opts, err = ParseDispositionOptions(v); err != nil {
+			return req, opts, &RequestError{Header: HeaderDispositionNotificationOptions, Err: err}
+		}
+		req.Signed = opts.SignedReceipt()
+		req.MICAlgs = opts.MICAlgs()
+	}
+	return req, opts, nil
 }
 
 func requiredID(h http.Header, name string) (string, error) {

@@ -23,6 +23,7 @@ type Spool struct {
 	memMax int
 	buf    bytes.Buffer
 	f      *os.File
+	ra     io.ReaderAt // the contents of a read-only spool made by SpoolReaderAt
 	size   int64
 	closed bool
 }
@@ -44,10 +45,19 @@ func SpoolBytes(b []byte) *Spool {
 	return s
 }
 
+// SpoolReaderAt returns a read-only spool over size bytes of r, such as a stored wire
+// message, so that it can be sent or unpacked without a copy. Closing it does not close r.
+func SpoolReaderAt(r io.ReaderAt, size int64) *Spool {
+	return &Spool{ra: r, size: size}
+}
+
 // Write appends p.
 func (s *Spool) Write(p []byte) (int, error) {
 	if s.closed {
 		return 0, errors.New("as2: write to a closed spool")
+	}
+	if s.ra != nil {
+		return 0, errors.New("as2: write to a read-only spool")
 	}
 	if s.f == nil && s.buf.Len()+len(p) > s.memMax {
 		f, err := os.CreateTemp(s.dir, "as2-spool-*")
@@ -85,7 +95,7 @@ func (s *Spool) Size() int64 { return s.size }
 
 // Bytes returns the contents when they are held in memory, and false when they are in a file.
 func (s *Spool) Bytes() ([]byte, bool) {
-	if s.f != nil {
+	if s.f != nil || s.ra != nil {
 		return nil, false
 	}
 	return s.buf.Bytes(), true
@@ -93,6 +103,19 @@ func (s *Spool) Bytes() ([]byte, bool) {
 
 // ReadAt reads from the written contents.
 func (s *Spool) ReadAt(p []byte, off int64) (int, error) {
+	if s.ra != nil {
+		if off >= s.size {
+			return 0, io.EOF
+		}
+		if rest := s.size - off; int64(len(p)) > rest {
+			n, err := s.ra.ReadAt(p[:rest], off)
+			if err == nil {
+				err = io.EOF
+			}
+			return n, err
+		}
+		return s.ra.ReadAt(p, off)
+	}
 	if s.f != nil {
 		return s.f.ReadAt(p, off)
 	}

@@ -589,7 +589,8 @@ func TestClientSendMDNFailures(t *testing.T) {
 		{
 			name: "MDN signed by a certificate we do not trust",
 			behavior: as2With(func(c *as2test.AS2Config) {
-				other := cmstest.New(t, "impostor", nil)
+				// A key of another size: the test identities of one size share a few keys.
+				other := cmstest.New(t, "impostor", &cmstest.Options{Bits: 1024})
 				c.Certificate, c.Key = other.Certificate, other.Key
 				// The impostor cannot decrypt: it answers a negative MDN, signed.
 				d := as2.Processed()

@@ -179,10 +179,10 @@ func (rt *recordingTransport) RoundTrip(r *http.Request) (*http.Response, error)
 	return resp, err
 }
 
-// TestHandlerRefuses: requests that are not messages this receiver takes are answered with
+// TestServerRefuses: requests that are not messages this receiver takes are answered with
 // an HTTP status and a plain-text reason, and never reach Receive (but for the failure of
 // Receive itself).
-func TestHandlerRefuses(t *testing.T) {
+func TestServerRefuses(t *testing.T) {
 	t.Parallel()
 	s := newStations(t)
 	msg := pack(t, s.inbound())
@@ -270,9 +270,9 @@ func TestHandlerRefuses(t *testing.T) {
 	}
 }
 
-// TestHandlerSyncMDN: a good message is answered with a signed MDN carrying a
+// TestServerSyncMDN: a good message is answered with a signed MDN carrying a
 // Content-Length, which our own client accepts; the backend got the payload and the MIC.
-func TestHandlerSyncMDN(t *testing.T) {
+func TestServerSyncMDN(t *testing.T) {
 	t.Parallel()
 	s := newStations(t)
 	b, srv := newHandler(t, s, nil)
@@ -305,9 +305,9 @@ func TestHandlerSyncMDN(t *testing.T) {
 	}
 }
 
-// TestHandlerUndecryptable: a message the station cannot decrypt reaches Receive with the
+// TestServerUndecryptable: a message the station cannot decrypt reaches Receive with the
 // *as2.UnpackError, and the sender gets the negative MDN RFC 4130 §7.5.4 prescribes.
-func TestHandlerUndecryptable(t *testing.T) {
+func TestServerUndecryptable(t *testing.T) {
 	t.Parallel()
 	s := newStations(t)
 	b, srv := newHandler(t, s, nil)
@@ -339,9 +339,9 @@ func TestHandlerUndecryptable(t *testing.T) {
 	}
 }
 
-// TestHandlerAsyncMDN: a message asking for an asynchronous MDN is answered with an empty
+// TestServerAsyncMDN: a message asking for an asynchronous MDN is answered with an empty
 // 200; the MDN the backend sends later with SendMDN is read and matched by the sender.
-func TestHandlerAsyncMDN(t *testing.T) {
+func TestServerAsyncMDN(t *testing.T) {
 	t.Parallel()
 	s := newStations(t)
 	b, srv := newHandler(t, s, nil)
@@ -392,9 +392,9 @@ func TestHandlerAsyncMDN(t *testing.T) {
 	}
 }
 
-// TestHandlerReceivesAsyncMDN: the asynchronous MDN a partner posts for one of our messages
+// TestServerReceivesAsyncMDN: the asynchronous MDN a partner posts for one of our messages
 // reaches Receive as in.MDN, its signature verified, and matches the message.
-func TestHandlerReceivesAsyncMDN(t *testing.T) {
+func TestServerReceivesAsyncMDN(t *testing.T) {
 	t.Parallel()
 	s := newStations(t)
 	arrived := make(chan received, 1)

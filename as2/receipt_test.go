@@ -19,6 +19,12 @@ import (
 // mdnFor encodes the MDN a partner answers msg with, signed with signer when not nil.
 func mdnFor(t testing.TB, msg *as2.Message, d as2.Disposition, signer *cmstest.Identity) (http.Header, []byte) {
 	t.Helper()
+	return editedMDNFor(t, msg, d, signer, nil)
+}
+
+// editedMDNFor is mdnFor with the MDN changed by edit before it is encoded.
+func editedMDNFor(t testing.TB, msg *as2.Message, d as2.Disposition, signer *cmstest.Identity, edit func(*as2.MDN)) (http.Header, []byte) {
+	t.Helper()
 	r, err := http.NewRequest(http.MethodPost, "http://partner.example/as2", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -31,6 +37,9 @@ func mdnFor(t testing.TB, msg *as2.Message, d as2.Disposition, signer *cmstest.I
 	mic := msg.MIC
 	m := as2.NewMDN(req, nil, d, "partner product 1.0")
 	m.ReceivedMIC = &mic
+	if edit != nil {
+		edit(m)
+	}
 	var s *as2.MDNSigner
 	if signer != nil {
 		s = &as2.MDNSigner{Certificate: signer.Certificate, Key: signer.Key}
@@ -72,6 +81,16 @@ func TestReceiptRead(t *testing.T) {
 	notMDN := pack(t, &as2.PackOptions{From: "PARTNER", To: "STATION", Sign: as2.MICAlgSHA256, Certificate: s.them.Certificate, Key: s.them.Key})
 	notMDNBody := wire(t, notMDN)
 
+	// "processed", yet with an Error field (RFC 3798 §3.2.8): not a success.
+	errFieldH, errFieldBody := editedMDNFor(t, msg, as2.Processed(), s.them, func(m *as2.MDN) {
+		m.Errors = []string{"the payload could not be stored"}
+	})
+	// A signed receipt whose MIC cannot be read cannot vouch for the message.
+	badMICH, badMICBody := editedMDNFor(t, msg, as2.Processed(), s.them, func(m *as2.MDN) {
+		m.ReceivedMIC = nil
+		m.Extensions = []as2.Field{{Name: "Received-Content-MIC", Value: "not base64!, sha-256"}}
+	})
+
 	tampered := bytes.Replace(signedBody, []byte("processed"), []byte("Processed"), 1)
 
 	trusted := []*x509.Certificate{s.them.Certificate}
@@ -93,6 +112,20 @@ func TestReceiptRead(t *testing.T) {
 				var de *as2.DispositionError
 				if !errors.As(err, &de) || de.Disposition.Description != as2.DecryptionFailed {
 					t.Errorf("Check: %v, want a *as2.DispositionError %q", err, as2.DecryptionFailed)
+				}
+			}},
+		{name: "processed with an Error field", header: errFieldH, body: errFieldBody, trusted: trusted, msg: msg, signed: true,
+			check: func(t *testing.T, err error) {
+				var de *as2.DispositionError
+				if !errors.As(err, &de) || !strings.Contains(err.Error(), "Error: the payload could not be stored") {
+					t.Errorf("Check: %v, want a *as2.DispositionError naming the Error field", err)
+				}
+			}},
+		{name: "signed with an unreadable MIC", header: badMICH, body: badMICBody, trusted: trusted, msg: msg, signed: true,
+			check: func(t *testing.T, err error) {
+				var me *as2.MDNError
+				if !errors.As(err, &me) || !strings.Contains(err.Error(), "Received-Content-MIC") {
+					t.Errorf("Check: %v, want a *as2.MDNError about the MIC", err)
 				}
 			}},
 		{name: "signed by a stranger", header: strangerH, body: strangerBody, trusted: trusted,

@@ -488,6 +488,7 @@ func TestClientSendTransportError(t *testing.T) {
 func TestClientSendMDNFailures(t *testing.T) {
 	t.Parallel()
 	s := newStations(t)
+	retired := cmstest.New(t, "partner's retired certificate", nil)
 	as2With := func(f func(c *as2test.AS2Config)) as2test.Behavior {
 		c := s.partner()
 		f(&c)
@@ -511,7 +512,6 @@ func TestClientSendMDNFailures(t *testing.T) {
 			}
 		}
 	}
-	retired := cmstest.New(t, "partner's retired certificate", nil)
 	mdnError := func(t *testing.T, err error, _ *as2.Message) {
 		var me *as2.MDNError
 		if !errors.As(err, &me) {
@@ -767,5 +767,60 @@ func TestClientAsyncMDN(t *testing.T) {
 	}
 	if err := msg.Check(rc); err != nil {
 		t.Errorf("Check: %v", err)
+	}
+}
+
+// TestClientMDNBodyFailures: the synchronous MDN body itself can fail to arrive whole, or be
+// larger than the client accepts.
+func TestClientMDNBodyFailures(t *testing.T) {
+	t.Parallel()
+	s := newStations(t)
+	tests := []struct {
+		name     string
+		behavior as2test.Behavior
+		maxMDN   int64
+		check    func(t *testing.T, err error)
+	}{
+		{
+			name: "connection closed in the middle of the MDN",
+			behavior: as2test.Handler(func(w http.ResponseWriter, r *http.Request, body []byte) {
+				w.Header().Set("Content-Type", "multipart/report; report-type=disposition-notification; boundary=b")
+				w.Header().Set("Content-Length", "1000")
+				// Shorter than announced: net/http closes the connection after it.
+				io.WriteString(w, "--b\r\nContent-Type: text/plain\r\n\r\n")
+			}),
+			check: func(t *testing.T, err error) {
+				var te *as2.TransportError
+				if !errors.As(err, &te) || !te.Sent || te.Op != "read MDN" || !errors.Is(err, io.ErrUnexpectedEOF) {
+					t.Errorf("got %v, want *as2.TransportError reading the MDN, sent, unexpected EOF", err)
+				}
+			},
+		},
+		{
+			name:     "MDN larger than the client accepts",
+			behavior: as2test.AS2(s.partner()),
+			maxMDN:   512,
+			check: func(t *testing.T, err error) {
+				var me *as2.MDNError
+				if !errors.As(err, &me) || !strings.Contains(err.Error(), "512") {
+					t.Errorf("got %v, want *as2.MDNError naming the limit", err)
+				}
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			msg := pack(t, s.packOptions())
+			p := as2test.NewPartner(t, as2test.WithBehavior(tc.behavior))
+			resp, err := (&as2.Client{HTTP: p.Client(), MaxMDNSize: tc.maxMDN}).Send(context.Background(), p.URL, msg, s.sendOptions())
+			if err == nil {
+				t.Fatal("Send succeeded")
+			}
+			tc.check(t, err)
+			if resp == nil || resp.StatusCode != http.StatusOK || resp.Receipt != nil {
+				t.Errorf("response %+v, want the 200 without a receipt", resp)
+			}
+		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -302,6 +303,52 @@ func TestServerSyncMDN(t *testing.T) {
 	}
 	if !bytes.Equal(r.wire, wire(t, msg)) || r.req.MessageID != msg.MessageID {
 		t.Errorf("Receive got other wire bytes or Message-ID %q", r.req.MessageID)
+	}
+}
+
+// TestServerBase64Chunked: QUIRK: libas2 posts chunked, in base64, with
+// Content-Transfer-Encoding as an HTTP header; the message is read and its MDN still goes
+// back with a Content-Length, which libas2 needs.
+func TestServerBase64Chunked(t *testing.T) {
+	t.Parallel()
+	s := newStations(t)
+	b, srv := newHandler(t, s, nil)
+	msg := pack(t, s.inbound())
+	enc := base64.StdEncoding.EncodeToString(wire(t, msg))
+	var lines strings.Builder
+	for len(enc) > 76 {
+		lines.WriteString(enc[:76] + "\r\n")
+		enc = enc[76:]
+	}
+	lines.WriteString(enc + "\r\n")
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/as2", io.MultiReader(strings.NewReader(lines.String())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = msg.Header.Clone()
+	req.Header.Set("Content-Transfer-Encoding", "base64")
+	rt := &recordingTransport{}
+	resp, err := (&http.Client{Transport: rt}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || len(rt.framed) != 1 || rt.framed[0] != fmt.Sprintf("length %d", len(body)) {
+		t.Fatalf("status %d framed %v; want 200 with a Content-Length", resp.StatusCode, rt.framed)
+	}
+	rc, err := as2.ReadReceipt(resp.Header, body, []*x509.Certificate{s.us.Certificate})
+	if err != nil {
+		t.Fatalf("ReadReceipt: %v", err)
+	}
+	if err := msg.Check(rc); err != nil {
+		t.Errorf("Check: %v", err)
+	}
+	if calls := b.calls(); len(calls) != 1 || len(calls[0].payloads) != 1 || calls[0].payloads[0] != payload {
+		t.Errorf("Receive got %+v", calls)
 	}
 }
 

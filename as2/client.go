@@ -133,8 +133,9 @@ func (c *Client) Send(ctx context.Context, url string, msg *Message, opts *SendO
 var ErrMDNUnsigned = errors.New("as2: the MDN is not signed although a signed MDN was requested")
 
 // Check tells whether a receipt answers msg: signed if a signed receipt was asked for, for
-// the same Message-ID, positive, and with the MIC msg expects. A positive MDN without a MIC is
-// accepted only when unsigned receipts were asked for (some products omit it there).
+// the same Message-ID, positive (a positive disposition and no Failure or Error field), and
+// with the MIC msg expects. A positive MDN without a readable MIC is accepted only when
+// unsigned receipts were asked for (some products omit it there).
 func (msg *Message) Check(rc *Receipt) error {
 	if msg.MDN.Signed && rc.Signer == nil {
 		return &SignatureError{Err: ErrMDNUnsigned}
@@ -143,14 +144,19 @@ func (msg *Message) Check(rc *Receipt) error {
 	if m.OriginalMessageID != "" && NormalizeMessageID(m.OriginalMessageID) != NormalizeMessageID(msg.MessageID) {
 		return &MDNError{Reason: fmt.Sprintf("the MDN answers message %s, not %s", m.OriginalMessageID, msg.MessageID)}
 	}
-	if !m.Disposition.Positive() {
+	// A "processed" disposition with a Failure or Error field is not a success either.
+	if !m.Positive() {
 		return &DispositionError{Disposition: m.Disposition, MDN: m}
 	}
 	if m.ReceivedMIC == nil {
-		if msg.MDN.Signed {
-			return &MICMismatchError{Want: msg.MIC}
+		if !msg.MDN.Signed {
+			return nil
 		}
-		return nil
+		if m.rawMIC != "" {
+			_, err := ParseMIC(m.rawMIC)
+			return &MDNError{Reason: "unreadable Received-Content-MIC", Err: err}
+		}
+		return &MICMismatchError{Want: msg.MIC}
 	}
 	if want, ok := msg.micFor(m.ReceivedMIC.Alg); ok && want.Equal(*m.ReceivedMIC) {
 		return nil

@@ -12,6 +12,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -131,8 +132,9 @@ type Message struct {
 	// MIC is the expected Received-Content-MIC (RFC 4130 §7.3.1), in the algorithm the
 	// receipt is asked to use.
 	MIC MIC
-	// MICs holds the MIC in every AS2 algorithm for unsigned messages, whose receiver may
-	// pick any; nil for signed ones, where the signing algorithm decides.
+	// MICs holds the MIC in every algorithm the receiver may answer in: every AS2 algorithm
+	// for an unsigned message; for a signed one, the signature's and the offered ones, or
+	// nil when only the signature's was offered.
 	MICs []MIC
 	// MDN is what the message asks of the receipt.
 	MDN MDNRequest
@@ -288,11 +290,16 @@ func (p *packer) pack(payloads []Payload) (*Message, error) {
 		}
 	}
 	if o.Sign != 0 {
-		signed, digest, err := p.sign(cur)
+		signed, signedPart, digest, err := p.sign(cur)
 		if err != nil {
 			return nil, err
 		}
 		mic = MIC{Digest: digest, Alg: o.Sign.Hash()}
+		// The receiver answers in the first offered algorithm it supports (RFC 4130 §7.3),
+		// which need not be the signature's: expect that one, and accept the others.
+		if mic, mics, err = offeredMICs(signedPart, mic, micAlgs); err != nil {
+			return nil, err
+		}
 		cur = signed
 	} else {
 		// Unsigned: the MIC covers the content entity with its MIME headers when the
@@ -451,22 +458,61 @@ func (p *packer) compress(e *entity) (*entity, error) {
 	}, nil
 }
 
-// sign wraps e in a multipart/signed and returns it with the digest of the signed entity,
-// which is the MIC.
-func (p *packer) sign(e *entity) (*entity, []byte, error) {
+// sign wraps e in a multipart/signed and returns it with the signed entity and its digest,
+// which is the MIC in the signature's algorithm.
+func (p *packer) sign(e *entity) (*entity, *Spool, []byte, error) {
 	o := p.opts
 	signedPart := p.spool()
 	if err := e.writeTo(signedPart); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	body := p.spool()
 	ct, digest, err := writeSigned(body, signedPart, &signer{
 		alg: o.Sign, pss: o.PSS, cert: o.Certificate, key: o.Key, now: p.now, rand: p.rand,
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return &entity{contentType: ct, body: body}, digest, nil
+	return &entity{contentType: ct, body: body}, signedPart, digest, nil
+}
+
+// offeredMICs returns the MIC a signed message expects, in the first algorithm offered for
+// the receipt, and, when offers differ from the signature's algorithm, the MIC in each of
+// them and in the signature's (some receivers use that whatever was offered). sig is the
+// MIC in the signature's algorithm, computed while signing; the others digest signedPart
+// again, in one pass.
+func offeredMICs(signedPart *Spool, sig MIC, offers []MICAlg) (MIC, []MIC, error) {
+	var algs []MICAlg
+	for _, a := range offers {
+		if a.Valid() && a.Hash() != sig.Alg && !slices.Contains(algs, a) {
+			algs = append(algs, a)
+		}
+	}
+	if len(algs) == 0 {
+		return sig, nil, nil
+	}
+	hs := make([]hash.Hash, len(algs))
+	ws := make([]io.Writer, len(algs))
+	for i, a := range algs {
+		hs[i] = a.Hash().New()
+		ws[i] = hs[i]
+	}
+	if _, err := io.Copy(io.MultiWriter(ws...), signedPart.Open()); err != nil {
+		return MIC{}, nil, err
+	}
+	mics := []MIC{sig}
+	for i, a := range algs {
+		mics = append(mics, MIC{Digest: hs[i].Sum(nil), Alg: a.Hash()})
+	}
+	want := sig
+	if offers[0].Valid() {
+		for _, m := range mics {
+			if m.Alg == offers[0].Hash() {
+				want = m
+			}
+		}
+	}
+	return want, mics, nil
 }
 
 // encrypt wraps e in an application/pkcs7-mime; smime-type=enveloped-data entity, or

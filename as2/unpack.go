@@ -210,7 +210,9 @@ func (u *unpacker) unpack(h http.Header, body *io.SectionReader) (*Incoming, err
 			}
 			signed = true
 			cur = next
-		case mt == "multipart/report":
+		case mt == "multipart/report" || mt == "message/disposition-notification":
+			// QUIRK: some receivers answer with the bare disposition-notification part,
+			// without the multipart/report around it; ParseMDNBody reads both.
 			if err := u.readMDN(cur); err != nil {
 				return nil, err
 			}

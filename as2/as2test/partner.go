@@ -80,6 +80,8 @@ type Request struct {
 	// ClientCertificates are the certificates the client presented in the TLS
 	// handshake, leaf first; empty over plain HTTP.
 	ClientCertificates []*x509.Certificate
+	// AS2 is what the AS2 behaviour read from the request; nil for other behaviours.
+	AS2 *Received
 }
 
 // Option configures a Partner made by NewPartner.

@@ -357,6 +357,11 @@ func classifyTransport(err error, x *facts) string {
 // requestStarted tells whether any of the request may have left: then the partner may hold
 // the message. Without evidence either way it answers yes, the safe side.
 func requestStarted(err error) bool {
+	// A failed dial is proof, whatever stage the caller reports (as2.Client.SendMDN reports
+	// every failure as "send MDN").
+	if op, ok := errors.AsType[*net.OpError](err); ok && op.Op == "dial" {
+		return false
+	}
 	if te, ok := errors.AsType[*as2.TransportError](err); ok {
 		if te.Sent {
 			return true
@@ -369,9 +374,6 @@ func requestStarted(err error) bool {
 			return false
 		}
 		return true
-	}
-	if op, ok := errors.AsType[*net.OpError](err); ok && op.Op == "dial" {
-		return false
 	}
 	return true
 }
@@ -411,8 +413,8 @@ func tlsAlert(err error) (uint8, bool) {
 	return a, true
 }
 
-// TLS alerts (RFC 8446 §6.2, RFC 5246 §7.2) that concern the client's certificate: the
-// server is the only side that judges one.
+// TLS alerts (RFC 8446 §6.2, RFC 5246 §7.2). All but handshake_failure concern the client's
+// certificate when a server sends them: the server is the only side that judges one.
 const (
 	alertHandshakeFailure       = 40
 	alertNoCertificate          = 41 // SSL 3.0, still sent by some old stacks
@@ -423,8 +425,6 @@ const (
 	alertCertificateUnknown     = 46
 	alertUnknownCA              = 48
 	alertAccessDenied           = 49
-	alertProtocolVersion        = 70
-	alertInsufficientSecurity   = 71
 	alertCertificateRequired    = 116
 )
 

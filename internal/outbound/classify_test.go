@@ -15,6 +15,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -613,6 +614,14 @@ func TestClassifyConstructed(t *testing.T) {
 			&as2.TransportError{Op: "connect", Err: &url.Error{Op: "Post", URL: "https://as2.partner.example/as2",
 				Err: &net.OpError{Op: "dial", Net: "tcp", Addr: &net.TCPAddr{IP: net.IPv4(10, 1, 2, 3), Port: 443}, Err: os.ErrDeadlineExceeded}}},
 			store.ClassTransient, CodeConnectTimeout, []string{"as2.partner.example:443", "10.1.2.3:443", "private address"}},
+		{"asynchronous MDN delivery: dial timeout",
+			&as2.TransportError{Op: "send MDN", Err: &url.Error{Op: "Post", URL: "http://[2001:db8::7]:8080/mdn",
+				Err: &net.OpError{Op: "dial", Net: "tcp", Err: os.ErrDeadlineExceeded}}},
+			store.ClassTransient, CodeConnectTimeout, []string{"[2001:db8::7]:8080"}},
+		{"asynchronous MDN delivery: reset",
+			&as2.TransportError{Op: "send MDN", Err: &url.Error{Op: "Post", URL: "http://[2001:db8::7]:8080/mdn",
+				Err: &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}}},
+			store.ClassIncomplete, CodeConnectionReset, []string{"[2001:db8::7]:8080"}},
 		{"async MDN timeout", fmt.Errorf("message <1@x>: %w", ErrAsyncMDNTimeout),
 			store.ClassIncomplete, CodeAsyncMDNTimeout, []string{"public_url"}},
 		{"no certificate", &ConfigError{What: "encrypting for partner PARTNERX", Err: errors.New("no valid encryption certificate")},

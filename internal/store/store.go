@@ -177,6 +177,10 @@ type Store interface {
 	// CreateMessage inserts m and sets m.ID, CreatedAt and UpdatedAt. With ev, the event is
 	// written in the same transaction (its MessageRow set to m.ID).
 	CreateMessage(ctx context.Context, m *Message, ev *Event) error
+	// CreateInbound inserts a received message and, when mdnJob is not nil, the outbound
+	// KindMDN row that delivers its asynchronous MDN (mdnJob.RelatedID set to m.ID), with ev,
+	// in one transaction: a receipt owed is never lost.
+	CreateInbound(ctx context.Context, m *Message, mdnJob *Message, ev *Event) error
 	// GetMessage returns one message, or ErrNotFound.
 	GetMessage(ctx context.Context, id int64) (*Message, error)
 	// ListMessages returns messages matching f, newest first.

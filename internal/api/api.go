@@ -1,0 +1,335 @@
+// Package api is the gateway's REST API under /api/v1, with bearer-token authentication,
+// and the health endpoints of the admin listener. Every route is listed in Handler.
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/as2gate/as2gate/as2"
+	"github.com/as2gate/as2gate/internal/outbound"
+	"github.com/as2gate/as2gate/internal/store"
+)
+
+// Config configures the API.
+type Config struct {
+	Store store.Store
+	// Submit accepts a submission (outbound.Worker.Submit with the gateway's router).
+	Submit func(ctx context.Context, s outbound.Submission) (*store.Message, error)
+	// Tokens are the accepted bearer tokens.
+	Tokens []string
+	// Ready reports whether the database and payload store answer, for /readyz.
+	Ready func(ctx context.Context) error
+	// MaxUpload bounds a submission's request body; default 1 GiB.
+	MaxUpload int64
+	// SpoolDir is where uploaded files wait while the form is read; "" is the system's.
+	SpoolDir string
+	Log      *slog.Logger
+}
+
+// API serves the routes.
+type API struct {
+	cfg Config
+}
+
+// New returns the API.
+func New(cfg Config) *API {
+	if cfg.MaxUpload <= 0 {
+		cfg.MaxUpload = 1 << 30
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return &API{cfg: cfg}
+}
+
+// Handler returns every route of the admin listener that this package serves.
+func (a *API) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", a.healthz)
+	mux.HandleFunc("GET /readyz", a.readyz)
+	mux.Handle("POST /api/v1/messages", a.auth(a.submit))
+	mux.Handle("GET /api/v1/messages", a.auth(a.listMessages))
+	mux.Handle("GET /api/v1/messages/{id}", a.auth(a.getMessage))
+	return mux
+}
+
+// apiError is the JSON body of every error answer.
+type apiError struct {
+	Error string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, apiError{Error: msg})
+}
+
+func (a *API) auth(next http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || !a.validToken(strings.TrimSpace(token)) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="as2gate"`)
+			writeError(w, http.StatusUnauthorized, "a valid bearer token is required (Authorization: Bearer <token>)")
+			return
+		}
+		next(w, r)
+	})
+}
+
+func (a *API) validToken(token string) bool {
+	if token == "" {
+		return false
+	}
+	ok := false
+	for _, t := range a.cfg.Tokens {
+		if subtle.ConstantTimeCompare([]byte(t), []byte(token)) == 1 {
+			ok = true
+		}
+	}
+	return ok
+}
+
+func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
+	if a.cfg.Ready != nil {
+		if err := a.cfg.Ready(r.Context()); err != nil {
+			writeError(w, http.StatusServiceUnavailable, err.Error())
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// submit accepts a multipart form: partner, one or more file, optional subject,
+// content_type and tag.
+func (a *API) submit(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxUpload)
+	mr, err := r.MultipartReader()
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "expected a multipart/form-data body with fields partner and file: "+err.Error())
+		return
+	}
+	// Fields may come in any order, so each file is spooled (to disk past 1 MiB) until the
+	// whole form is read; Submit then stores it durably.
+	var s outbound.Submission
+	var contentType string
+	var spools []*as2.Spool
+	defer func() {
+		for _, sp := range spools {
+			sp.Close()
+		}
+	}()
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "reading the form: "+err.Error())
+			return
+		}
+		switch p.FormName() {
+		case "partner", "subject", "content_type", "tag":
+			v, err := readField(p)
+			if err != nil {
+				writeError(w, http.StatusBadRequest, err.Error())
+				return
+			}
+			switch p.FormName() {
+			case "partner":
+				s.Partner = v
+			case "subject":
+				s.Subject = v
+			case "content_type":
+				contentType = v
+			case "tag":
+				s.Tag = v
+			}
+		case "file":
+			sp := as2.NewSpool(a.cfg.SpoolDir, 0)
+			spools = append(spools, sp)
+			if _, err := sp.ReadFrom(p); err != nil {
+				writeError(w, http.StatusBadRequest, "reading file "+p.FileName()+": "+err.Error())
+				return
+			}
+			s.Files = append(s.Files, outbound.SubmitFile{Name: p.FileName(), Body: sp.Open()})
+		default:
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown form field %q (expected partner, file, subject, content_type, tag)", p.FormName()))
+			return
+		}
+	}
+	if contentType != "" {
+		for i := range s.Files {
+			s.Files[i].ContentType = contentType
+		}
+	}
+	m, err := a.cfg.Submit(r.Context(), s)
+	if err != nil {
+		var se *outbound.SubmitError
+		if errors.As(err, &se) {
+			writeError(w, http.StatusBadRequest, se.Msg)
+			return
+		}
+		a.cfg.Log.Error("storing a submission", "err", err)
+		writeError(w, http.StatusInternalServerError, "the submission could not be stored: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"id": m.ID, "message_id": m.MessageID, "state": m.State})
+}
+
+func readField(p *multipart.Part) (string, error) {
+	b, err := io.ReadAll(io.LimitReader(p, 64<<10+1))
+	if err != nil {
+		return "", fmt.Errorf("form field %s: %w", p.FormName(), err)
+	}
+	if len(b) > 64<<10 {
+		return "", fmt.Errorf("form field %s is longer than 64 KiB", p.FormName())
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// messageJSON is the API's view of a message.
+type messageJSON struct {
+	ID            int64         `json:"id"`
+	MessageID     string        `json:"message_id"`
+	Direction     string        `json:"direction"`
+	Kind          string        `json:"kind"`
+	Station       string        `json:"station"`
+	Partner       string        `json:"partner"`
+	State         string        `json:"state"`
+	Subject       string        `json:"subject,omitempty"`
+	Tag           string        `json:"tag,omitempty"`
+	Files         []store.File  `json:"files"`
+	MIC           string        `json:"mic,omitempty"`
+	MDNMode       string        `json:"mdn_mode,omitempty"`
+	MDN           *mdnJSON      `json:"mdn"`
+	Attempts      []attemptJSON `json:"attempts"`
+	NextAttemptAt *time.Time    `json:"next_attempt_at,omitempty"`
+	LastError     string        `json:"last_error,omitempty"`
+	LastCode      string        `json:"last_code,omitempty"`
+	CreatedAt     time.Time     `json:"created_at"`
+	UpdatedAt     time.Time     `json:"updated_at"`
+}
+
+type mdnJSON struct {
+	Disposition string    `json:"disposition"`
+	Positive    bool      `json:"positive"`
+	MICOK       bool      `json:"mic_ok"`
+	MIC         string    `json:"mic,omitempty"`
+	Signed      bool      `json:"signed"`
+	MessageID   string    `json:"message_id,omitempty"`
+	At          time.Time `json:"at"`
+}
+
+type attemptJSON struct {
+	At         time.Time `json:"at"`
+	Class      string    `json:"class"`
+	Code       string    `json:"code"`
+	HTTPStatus int       `json:"http_status"`
+	Error      string    `json:"error"`
+	Action     string    `json:"action"`
+}
+
+func toJSON(m *store.Message, attempts []*store.Attempt) messageJSON {
+	j := messageJSON{
+		ID: m.ID, MessageID: m.MessageID, Direction: m.Direction, Kind: m.Kind, Station: m.Station,
+		Partner: m.Partner, State: m.State, Subject: m.Subject, Tag: m.Tag, Files: m.Files, MIC: m.MIC,
+		MDNMode: m.MDNMode, LastError: m.LastError, LastCode: m.LastCode, CreatedAt: m.CreatedAt,
+		UpdatedAt: m.UpdatedAt, Attempts: []attemptJSON{},
+	}
+	if j.Files == nil {
+		j.Files = []store.File{}
+	}
+	if m.State == store.StateQueued || m.State == store.StateAwaitingMDN {
+		t := m.NextAttemptAt
+		j.NextAttemptAt = &t
+	}
+	if m.MDN != nil {
+		j.MDN = &mdnJSON{Disposition: m.MDN.Disposition, Positive: m.MDN.Positive, MICOK: m.MDN.MICOK,
+			MIC: m.MDN.MIC, Signed: m.MDN.Signed, MessageID: m.MDN.MessageID, At: m.MDN.At}
+	}
+	for _, a := range attempts {
+		j.Attempts = append(j.Attempts, attemptJSON{At: a.At, Class: a.Class, Code: a.Code, HTTPStatus: a.HTTPStatus, Error: a.Error, Action: a.Action})
+	}
+	return j
+}
+
+func (a *API) getMessage(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("message id %q is not a positive number", r.PathValue("id")))
+		return
+	}
+	m, err := a.cfg.Store.GetMessage(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no message %d", id))
+		return
+	}
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	attempts, err := a.cfg.Store.Attempts(r.Context(), id)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, toJSON(m, attempts))
+}
+
+var boxes = map[string]bool{"": true, "outbox": true, "queued": true, "sent": true, "failed": true, "received": true}
+
+func (a *API) listMessages(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := store.Filter{Box: q.Get("box"), Partner: q.Get("partner"), State: q.Get("state"), Tag: q.Get("tag")}
+	if !boxes[f.Box] {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("box %q is not one of outbox, queued, sent, failed, received", f.Box))
+		return
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 || n > 500 {
+			writeError(w, http.StatusBadRequest, "limit must be a number from 1 to 500")
+			return
+		}
+		f.Limit = n
+	}
+	if v := q.Get("before"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			writeError(w, http.StatusBadRequest, "before must be a message id")
+			return
+		}
+		f.Before = n
+	}
+	ms, err := a.cfg.Store.ListMessages(r.Context(), f)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	out := make([]messageJSON, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, toJSON(m, nil))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"messages": out})
+}

@@ -1,0 +1,125 @@
+package inbound
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"unicode"
+
+	"github.com/as2gate/as2gate/internal/store"
+)
+
+// deliver copies the payloads of a committed message into the partner's inbox folder. A
+// failure is logged and recorded on the timeline: the message is safe in the archive and can
+// be delivered again.
+func (b *Backend) deliver(ctx context.Context, ag *Agreement, m *store.Message, log *slog.Logger) {
+	if ag.Inbox == "" {
+		return
+	}
+	for i, f := range m.Files {
+		path, err := b.deliverFile(ctx, ag.Inbox, f, fallbackName(m, i))
+		if err != nil {
+			log.Error("delivering a payload to the inbox", "file", f.Name, "err", err)
+			b.cfg.Store.AddEvent(context.WithoutCancel(ctx), &store.Event{At: b.cfg.Now(), MessageRow: m.ID, Direction: store.Inbound,
+				Partner: m.Partner, Type: "delivery_failed", Detail: err.Error()})
+			continue
+		}
+		log.Info("payload delivered", "path", path)
+	}
+}
+
+func fallbackName(m *store.Message, i int) string {
+	id := SafeName(strings.Trim(m.MessageID, "<>"))
+	if id == "" {
+		id = fmt.Sprintf("message-%d", m.ID)
+	}
+	return fmt.Sprintf("%s-%d.dat", id, i+1)
+}
+
+// deliverFile writes one payload into dir under its sanitised name, never over an existing
+// file: a name already taken gets " (2)", " (3)"… before its extension.
+func (b *Backend) deliverFile(ctx context.Context, dir string, f store.File, fallback string) (string, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return "", err
+	}
+	src, err := b.cfg.Payloads.Open(ctx, f.SHA256)
+	if err != nil {
+		return "", err
+	}
+	defer src.Close()
+	tmp, err := os.CreateTemp(dir, ".incoming-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = io.Copy(tmp, io.NewSectionReader(src, 0, src.Size()))
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", err
+	}
+	name := SafeName(f.Name)
+	if name == "" {
+		name = fallback
+	}
+	ext := filepath.Ext(name)
+	stem := strings.TrimSuffix(name, ext)
+	for n := 1; n < 10000; n++ {
+		candidate := name
+		if n > 1 {
+			candidate = fmt.Sprintf("%s (%d)%s", stem, n, ext)
+		}
+		dst := filepath.Join(dir, candidate)
+		// A hard link fails if dst exists, unlike a rename: no overwrite even under a race.
+		if err := os.Link(tmp.Name(), dst); err == nil {
+			return dst, nil
+		} else if !errors.Is(err, os.ErrExist) {
+			return "", err
+		}
+	}
+	return "", fmt.Errorf("inbound: no free name for %q in %s", name, dir)
+}
+
+// SafeName reduces a file name from a partner to a plain name in one folder: no directory
+// parts, no traversal, no control or reserved characters, no leading dot, at most 200 bytes.
+// It returns "" when nothing usable is left.
+func SafeName(name string) string {
+	name = strings.ReplaceAll(name, "\\", "/")
+	name = name[strings.LastIndex(name, "/")+1:]
+	name = strings.Map(func(r rune) rune {
+		switch {
+		case r < 0x20 || r == 0x7f || !unicode.IsPrint(r):
+			return -1
+		case strings.ContainsRune(`<>:"|?*`, r):
+			return '_'
+		}
+		return r
+	}, name)
+	name = strings.TrimLeft(strings.TrimSpace(name), ".")
+	for len(name) > 200 {
+		_, size := lastRune(name)
+		name = name[:len(name)-size]
+	}
+	if name == "" || name == "." || name == ".." {
+		return ""
+	}
+	return name
+}
+
+func lastRune(s string) (rune, int) {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i]&0xc0 != 0x80 {
+			return rune(s[i]), len(s) - i
+		}
+	}
+	return 0, 1
+}

@@ -1,0 +1,422 @@
+// Package outbound sends the gateway's outbound rows (AS2 messages and the asynchronous MDNs
+// it owes partners): it claims due rows with a lease, packs a message once and stores the
+// wire bytes so that every retry sends the same bytes and Message-ID, POSTs it, reads the
+// MDN, classifies a failure (classify.go) and reschedules or finishes the row.
+package outbound
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/as2gate/as2gate/as2"
+	"github.com/as2gate/as2gate/internal/payload"
+	"github.com/as2gate/as2gate/internal/retry"
+	"github.com/as2gate/as2gate/internal/store"
+)
+
+// Partner is what the worker needs to send to one partner, resolved from the configuration.
+type Partner struct {
+	// Pack is the template for packing: From, To, signing identity, algorithms, recipients,
+	// MDN request and extra headers. MessageID and Subject are set per message.
+	Pack as2.PackOptions
+	// Send holds the trusted certificates for MDN signatures and per-request headers
+	// (authorization).
+	Send as2.SendOptions
+	// Client sends to the partner: TLS trust, client certificate, timeouts.
+	Client *http.Client
+	// Failed and Incomplete are the retry policies of the two retryable classes.
+	Failed, Incomplete retry.Policy
+	// AsyncMDNTimeout is how long to wait for an asynchronous MDN.
+	AsyncMDNTimeout time.Duration
+}
+
+// Partners resolves partners by station and partner AS2 id. It is asked on every attempt,
+// so that a configuration change applies to the next attempt.
+type Partners interface {
+	Partner(ctx context.Context, station, partner string) (*Partner, error)
+	// MDNClient returns the client for asynchronous MDNs to a partner's URL: it applies the
+	// address policy for Receipt-Delivery-Option targets.
+	MDNClient(ctx context.Context, station, partner string) (*http.Client, error)
+}
+
+// Config configures a Worker.
+type Config struct {
+	Store    store.Store
+	Payloads payload.Store
+	Partners Partners
+	// Owner names this worker in leases; it must differ between gateway processes.
+	Owner string
+	// Concurrency is how many rows are sent at once; default 8.
+	Concurrency int
+	// PerPartner bounds the rows of one partner in flight; default 4.
+	PerPartner int
+	// Lease is how long a claim holds; it must exceed the longest transmission. Default 10m.
+	Lease time.Duration
+	// Poll is the fallback wait when nothing wakes the worker; default 1m. Timers (retries,
+	// MDN deadlines) are waited for exactly, so the poll only covers other nodes' rows.
+	Poll time.Duration
+	// SpoolDir is where packing spools large layers; "" means the system temporary folder.
+	SpoolDir string
+	// OnFailed is called (outside any transaction) when a row ends in StateFailed.
+	OnFailed func(ctx context.Context, m *store.Message, f Failure)
+	Now      func() time.Time
+	Log      *slog.Logger
+}
+
+// Worker is the send loop. Run it once; Wake it after a submission.
+type Worker struct {
+	cfg  Config
+	wake chan struct{}
+}
+
+// New returns a Worker for cfg.
+func New(cfg Config) (*Worker, error) {
+	if cfg.Store == nil || cfg.Payloads == nil || cfg.Partners == nil {
+		return nil, errors.New("outbound: Store, Payloads and Partners are required")
+	}
+	if cfg.Owner == "" {
+		return nil, errors.New("outbound: Owner is required")
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 8
+	}
+	if cfg.PerPartner <= 0 {
+		cfg.PerPartner = 4
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = 10 * time.Minute
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Worker{cfg: cfg, wake: make(chan struct{}, 1)}, nil
+}
+
+// Wake makes the worker look for due rows now. It never blocks.
+func (w *Worker) Wake() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// errShutdown is the cause of the context of in-flight sends when the worker stops.
+var errShutdown = errors.New("outbound: worker stopping")
+
+// Run claims and sends due rows until ctx ends. Rows in flight when it ends are returned to
+// the queue without spending an attempt; Run returns once they are.
+func (w *Worker) Run(ctx context.Context) error {
+	sendCtx, cancelSends := context.WithCancelCause(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, w.cfg.Concurrency)
+	done := make(chan struct{}, w.cfg.Concurrency)
+	defer func() {
+		cancelSends(errShutdown)
+		wg.Wait()
+	}()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		free := w.cfg.Concurrency - len(slots)
+		if free > 0 {
+			rows, err := w.cfg.Store.Claim(ctx, store.ClaimRequest{
+				Now: w.cfg.Now(), Owner: w.cfg.Owner, Lease: w.cfg.Lease, Limit: free, PerPartner: w.cfg.PerPartner,
+			})
+			if err != nil && ctx.Err() == nil {
+				w.cfg.Log.Error("claiming due messages", "err", err)
+			}
+			for _, m := range rows {
+				slots <- struct{}{}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					w.process(sendCtx, m)
+					<-slots
+					done <- struct{}{}
+				}()
+			}
+		}
+		wait := w.cfg.Poll
+		if next, ok, err := w.cfg.Store.NextDue(ctx); err == nil && ok {
+			if d := next.Sub(w.cfg.Now()); d < wait {
+				wait = max(d, 0)
+			}
+		}
+		if len(slots) == w.cfg.Concurrency {
+			wait = w.cfg.Poll // nothing can be claimed until a send finishes
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-w.wake:
+		case <-done:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// process sends one claimed row and records the outcome.
+func (w *Worker) process(ctx context.Context, m *store.Message) {
+	log := w.cfg.Log.With("message_id", m.MessageID, "partner", m.Partner, "attempt", m.Attempts+1)
+	out, f, err := w.attempt(ctx, m)
+	if errors.Is(context.Cause(ctx), errShutdown) {
+		// Stopping: the row goes back to the queue as it was, no attempt spent.
+		if rerr := w.cfg.Store.Release(context.WithoutCancel(ctx), m.ID, w.cfg.Owner); rerr != nil {
+			log.Error("returning a message to the queue at shutdown", "err", rerr)
+		}
+		return
+	}
+	if err != nil {
+		log.Error("recording an attempt", "err", err)
+		return
+	}
+	if ferr := w.cfg.Store.Finish(ctx, m.ID, w.cfg.Owner, out); ferr != nil {
+		log.Error("recording the outcome", "state", out.State, "err", ferr)
+		return
+	}
+	switch {
+	case out.Attempt != nil && out.State == store.StateFailed:
+		log.Warn("message failed", "class", f.Class, "code", f.Code, "err", f.Error)
+		if w.cfg.OnFailed != nil {
+			m.State = store.StateFailed
+			w.cfg.OnFailed(ctx, m, f)
+		}
+	case out.Attempt != nil:
+		log.Info("attempt failed, will retry", "class", f.Class, "code", f.Code, "next_attempt", out.NextAttemptAt)
+	default:
+		log.Info("message "+out.State, "kind", m.Kind)
+	}
+}
+
+// attempt tries a row once and decides its outcome. An error means nothing could be decided
+// (a storage failure): the lease will expire and the row be tried again.
+func (w *Worker) attempt(ctx context.Context, m *store.Message) (store.Outcome, Failure, error) {
+	now := w.cfg.Now()
+	if m.State == store.StateAwaitingMDN {
+		// Claimed because its MDN deadline passed.
+		return w.failed(ctx, m, ErrAsyncMDNTimeout, now)
+	}
+	p, err := w.cfg.Partners.Partner(ctx, m.Station, m.Partner)
+	if err != nil {
+		return w.failed(ctx, m, &ConfigError{Err: err}, now)
+	}
+	if m.Kind == store.KindMDN {
+		return w.sendMDN(ctx, m, now)
+	}
+	msg, release, err := w.packed(ctx, m, p)
+	if err != nil {
+		var ce *ConfigError
+		if errors.As(err, &ce) {
+			return w.failed(ctx, m, err, now)
+		}
+		return store.Outcome{}, Failure{}, err
+	}
+	defer release()
+	client := &as2.Client{HTTP: p.Client}
+	resp, err := client.Send(ctx, m.URL, msg, &p.Send)
+	if err != nil {
+		if ctx.Err() != nil {
+			return store.Outcome{}, Failure{}, ctx.Err()
+		}
+		out, f, ferr := w.failed(ctx, m, err, w.cfg.Now())
+		if resp != nil && resp.Receipt != nil {
+			out.MDN = mdnRecord(resp.Receipt, resp.Header, false, w.cfg.Now())
+		}
+		return out, f, ferr
+	}
+	switch msg.MDN.Mode {
+	case as2.MDNAsync:
+		return store.Outcome{
+			State:         store.StateAwaitingMDN,
+			NextAttemptAt: w.cfg.Now().Add(p.AsyncMDNTimeout),
+			Event:         &store.Event{Type: "sent_awaiting_mdn", Detail: "delivered; waiting for the asynchronous MDN"},
+		}, Failure{}, nil
+	case as2.MDNSync:
+		return store.Outcome{
+			State: store.StateSent,
+			MDN:   mdnRecord(resp.Receipt, resp.Header, true, w.cfg.Now()),
+			Event: &store.Event{Type: "sent", Detail: "delivered; MDN " + resp.Receipt.MDN.Disposition.String()},
+		}, Failure{}, nil
+	}
+	return store.Outcome{State: store.StateSent, Event: &store.Event{Type: "sent", Detail: fmt.Sprintf("delivered (HTTP %d); no MDN requested", resp.StatusCode)}}, Failure{}, nil
+}
+
+// packed returns the message to send: packed and stored on the first attempt, read back from
+// the payload store on every later one.
+func (w *Worker) packed(ctx context.Context, m *store.Message, p *Partner) (*as2.Message, func(), error) {
+	if m.Wire != "" {
+		return w.stored(ctx, m)
+	}
+	opts := p.Pack
+	opts.MessageID = m.MessageID
+	opts.Subject = m.Subject
+	opts.SpoolDir = w.cfg.SpoolDir
+	var payloads []as2.Payload
+	var blobs []payload.Blob
+	defer func() {
+		for _, b := range blobs {
+			b.Close()
+		}
+	}()
+	for _, f := range m.Files {
+		b, err := w.cfg.Payloads.Open(ctx, f.SHA256)
+		if err != nil {
+			return nil, nil, fmt.Errorf("outbound: payload %s: %w", f.Name, err)
+		}
+		blobs = append(blobs, b)
+		payloads = append(payloads, as2.Payload{Filename: f.Name, ContentType: f.ContentType, Body: io.NewSectionReader(b, 0, b.Size())})
+	}
+	msg, err := as2.Pack(payloads, &opts)
+	if err != nil {
+		return nil, nil, &ConfigError{Err: err}
+	}
+	release := func() { msg.Close() }
+	key, _, err := w.cfg.Payloads.Put(ctx, msg.Body.Open())
+	if err != nil {
+		release()
+		return nil, nil, err
+	}
+	if err := w.cfg.Store.SetWire(ctx, m.ID, w.cfg.Owner, key, msg.Header, formatMICs(msg)); err != nil {
+		release()
+		return nil, nil, err
+	}
+	m.Wire, m.WireHeader = key, msg.Header
+	return msg, release, nil
+}
+
+// stored rebuilds the packed message of an earlier attempt from the payload store.
+func (w *Worker) stored(ctx context.Context, m *store.Message) (*as2.Message, func(), error) {
+	b, err := w.cfg.Payloads.Open(ctx, m.Wire)
+	if err != nil {
+		return nil, nil, fmt.Errorf("outbound: stored wire message: %w", err)
+	}
+	mdn, _, err := as2.ReadMDNRequest(m.WireHeader)
+	if err != nil {
+		b.Close()
+		return nil, nil, fmt.Errorf("outbound: stored headers: %w", err)
+	}
+	msg := &as2.Message{MessageID: m.MessageID, Header: m.WireHeader, Body: as2.SpoolReaderAt(b, b.Size()), MDN: mdn}
+	for i, line := range strings.Split(m.MIC, "\n") {
+		mic, err := as2.ParseMIC(line)
+		if err != nil {
+			continue
+		}
+		if i == 0 {
+			msg.MIC = mic
+		}
+		msg.MICs = append(msg.MICs, mic)
+	}
+	return msg, func() { b.Close() }, nil
+}
+
+// formatMICs keeps the expected MIC first, then the others an unsigned message may be
+// answered with, one per line.
+func formatMICs(msg *as2.Message) string {
+	lines := []string{msg.MIC.String()}
+	for _, m := range msg.MICs {
+		if !m.Equal(msg.MIC) {
+			lines = append(lines, m.String())
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// sendMDN delivers an asynchronous MDN we owe a partner.
+func (w *Worker) sendMDN(ctx context.Context, m *store.Message, now time.Time) (store.Outcome, Failure, error) {
+	hc, err := w.cfg.Partners.MDNClient(ctx, m.Station, m.Partner)
+	if err != nil {
+		return w.failed(ctx, m, &ConfigError{Err: err}, now)
+	}
+	b, err := w.cfg.Payloads.Open(ctx, m.Wire)
+	if err != nil {
+		return store.Outcome{}, Failure{}, fmt.Errorf("outbound: stored MDN: %w", err)
+	}
+	defer b.Close()
+	body, err := io.ReadAll(io.NewSectionReader(b, 0, b.Size()))
+	if err != nil {
+		return store.Outcome{}, Failure{}, err
+	}
+	if err := (&as2.Client{HTTP: hc}).SendMDN(ctx, m.URL, m.WireHeader, body); err != nil {
+		if ctx.Err() != nil {
+			return store.Outcome{}, Failure{}, ctx.Err()
+		}
+		return w.failed(ctx, m, err, w.cfg.Now())
+	}
+	return store.Outcome{State: store.StateSent, Event: &store.Event{Type: "mdn_sent", Detail: "asynchronous MDN delivered to " + m.URL}}, Failure{}, nil
+}
+
+// failed classifies err and decides: retry under the class's policy, or fail.
+func (w *Worker) failed(ctx context.Context, m *store.Message, err error, now time.Time) (store.Outcome, Failure, error) {
+	f := Classify(err, now)
+	a := &store.Attempt{
+		At: now, Class: f.Class, Code: f.Code, HTTPStatus: f.HTTPStatus, Header: f.Header,
+		BodyExcerpt: f.BodyExcerpt, Error: f.Error, Action: f.Action,
+	}
+	out := store.Outcome{State: store.StateFailed, Attempt: a}
+	if f.Class != store.ClassPermanent {
+		policy := retry.Policy{}
+		if p, perr := w.cfg.Partners.Partner(ctx, m.Station, m.Partner); perr == nil {
+			policy = p.Failed
+			if f.Class == store.ClassIncomplete {
+				policy = p.Incomplete
+			}
+		}
+		prior, err := w.cfg.Store.Attempts(ctx, m.ID)
+		if err != nil {
+			return store.Outcome{}, f, err
+		}
+		n, first := 1, now
+		for _, p := range prior {
+			if p.Class == f.Class {
+				if n == 1 {
+					first = p.At
+				}
+				n++
+			}
+		}
+		if next, ok := policy.NextAfter(n, first, now, f.RetryAfter); ok {
+			out.State, out.NextAttemptAt = store.StateQueued, next
+		}
+	}
+	detail := fmt.Sprintf("%s (%s): %s", f.Code, f.Class, f.Error)
+	typ := "attempt_failed"
+	if out.State == store.StateFailed {
+		typ = "failed"
+	}
+	out.Event = &store.Event{Type: typ, Detail: detail}
+	return out, f, nil
+}
+
+// mdnRecord keeps what the gateway shows of a receipt.
+func mdnRecord(rc *as2.Receipt, h http.Header, micChecked bool, at time.Time) *store.MDN {
+	if rc == nil || rc.MDN == nil {
+		return nil
+	}
+	rec := &store.MDN{
+		Disposition: rc.MDN.Disposition.String(),
+		Positive:    rc.MDN.Positive(),
+		MICOK:       micChecked,
+		Signed:      rc.Signer != nil,
+		MessageID:   h.Get(as2.HeaderMessageID),
+		At:          at,
+	}
+	if rc.MDN.ReceivedMIC != nil {
+		rec.MIC = rc.MDN.ReceivedMIC.String()
+	}
+	return rec
+}

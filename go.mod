@@ -2,11 +2,11 @@ module github.com/as2gate/as2gate
 
 go 1.26.0
 
-require golang.org/x/crypto v0.58.0
-
 require (
-	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6 // indirect
-	github.com/emersion/go-smtp v0.25.1 // indirect
-	github.com/wneessen/go-mail v0.8.1 // indirect
-	golang.org/x/text v0.43.0 // indirect
+	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6
+	github.com/emersion/go-smtp v0.25.1
+	github.com/wneessen/go-mail v0.8.1
+	golang.org/x/crypto v0.58.0
 )
+
+require golang.org/x/text v0.43.0 // indirect

@@ -6,8 +6,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/mail"
 	"net/textproto"
+	"strconv"
 	"strings"
 	"time"
 
@@ -102,7 +104,14 @@ func newEmailSender(cfg EmailConfig, now func() time.Time) (*emailSender, error)
 		cfg.Timeout = DefaultEmailTimeout
 	}
 	if cfg.Port == 0 {
-		cfg.Port = map[string]int{EmailSTARTTLS: 587, EmailImplicitTLS: 465, EmailNoTLS: 25}[cfg.TLS]
+		switch cfg.TLS {
+		case EmailSTARTTLS:
+			cfg.Port = 587 // submission, RFC 6409
+		case EmailImplicitTLS:
+			cfg.Port = 465 // submissions, RFC 8314
+		case EmailNoTLS:
+			cfg.Port = 25
+		}
 	}
 	opts := []gomail.Option{
 		gomail.WithPort(cfg.Port),
@@ -160,7 +169,7 @@ func (s *emailSender) send(ctx context.Context, ev Event, delivery string) error
 		return permanent(err)
 	}
 	if err := client.DialAndSendWithContext(ctx, msg); err != nil {
-		err = fmt.Errorf("smtp %s:%d: %w", s.cfg.Host, s.cfg.Port, err)
+		err = fmt.Errorf("smtp %s: %w", net.JoinHostPort(s.cfg.Host, strconv.Itoa(s.cfg.Port)), err)
 		if smtpPermanent(err) {
 			return permanent(err)
 		}

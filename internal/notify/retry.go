@@ -75,8 +75,11 @@ func (p RetryPolicy) Backoff(attempt int, r float64) time.Duration {
 		base *= 2
 	}
 	r = min(max(r, 0), 1)
-	d := time.Duration(float64(base) * (1 - jitter + 2*jitter*r))
-	return min(d, p.Max)
+	d := float64(base) * (1 - jitter + 2*jitter*r)
+	if d >= float64(p.Max) {
+		return p.Max // compared as floats: converting a float beyond MaxInt64 is undefined
+	}
+	return time.Duration(d)
 }
 
 // deliveryError is a failed attempt that tells the retry loop more than that it failed.

@@ -25,7 +25,11 @@
 // fresh one: a receiver recomputes the MAC over the timestamp header, a dot and the raw body
 // bytes, compares it in constant time, rejects timestamps more than a few minutes from its
 // own clock, and drops a delivery id it has already processed (a retry after a lost answer).
-// Verify does exactly that for a receiver written in Go.
+// Verify does the checks of signature and time for a receiver written in Go.
+//
+// An answer 2xx means delivered. 408, 425, 429 and 5xx answers and network failures are
+// retried (honouring Retry-After up to the policy's longest wait); any other answer, a
+// redirect included, stops the retries at once, as does an SMTP 5yz refusal.
 package notify
 
 import (
@@ -59,11 +63,12 @@ type Config struct {
 
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
-	// Sleep waits between attempts and returns early with an error when ctx ends. Default:
-	// a timer. Tests replace it so that they never wait.
+	// Sleep waits between attempts and returns early with an error when ctx ends; it is
+	// called from several goroutines. Default: a timer. Tests replace it so that they never
+	// wait.
 	Sleep func(ctx context.Context, d time.Duration) error
-	// Rand returns a number in [0, 1) that places each wait within the jitter band.
-	// Default math/rand/v2.Float64.
+	// Rand returns a number in [0, 1) that places each wait within the jitter band; it is
+	// called from several goroutines. Default math/rand/v2.Float64.
 	Rand func() float64
 }
 
@@ -268,35 +273,35 @@ func (n *Notifier) Deliver(ctx context.Context, ev Event) error {
 // try makes up to Retry.Attempts attempts on one channel.
 func (n *Notifier) try(ctx context.Context, s sender, ev Event, delivery string) error {
 	log := n.log.With(append(eventAttrs(ev), "channel", s.name(), "delivery", delivery)...)
+	// Stopping is not a failure of the channel: it is reported as such and not counted.
+	stopped := func(attempt int) error {
+		cause := context.Cause(ctx)
+		log.ErrorContext(ctx, "notify: notification not delivered: stopping", "attempt", attempt, "error", cause)
+		return fmt.Errorf("notify: %s: %s: not delivered: %w", s.name(), ev.summary(), cause)
+	}
 	for attempt := 1; ; attempt++ {
-		var err error
-		if ctx.Err() == nil {
-			err = s.send(ctx, ev, delivery)
-			if err == nil {
-				log.InfoContext(ctx, "notify: notification delivered", "attempt", attempt)
-				return nil
-			}
-		}
-		// Stopping is not a failure of the channel: say why, and do not count it as one.
 		if ctx.Err() != nil {
-			cause := context.Cause(ctx)
-			log.ErrorContext(ctx, "notify: notification not delivered: stopping", "attempt", attempt, "error", cause)
-			return fmt.Errorf("notify: %s: %s: not delivered: %w", s.name(), ev.summary(), cause)
+			return stopped(attempt)
 		}
-		if isPermanent(err) || attempt >= n.retry.Attempts {
+		err := s.send(ctx, ev, delivery)
+		switch {
+		case err == nil:
+			log.InfoContext(ctx, "notify: notification delivered", "attempt", attempt)
+			return nil
+		case ctx.Err() != nil:
+			return stopped(attempt)
+		case isPermanent(err):
+			log.ErrorContext(ctx, "notify: notification given up", "attempt", attempt, "permanent", true, "error", err)
+			return fmt.Errorf("notify: %s: %s: refused, not retried: %w", s.name(), ev.summary(), err)
+		case attempt >= n.retry.Attempts:
 			log.ErrorContext(ctx, "notify: notification given up", "attempt", attempt, "max_attempts", n.retry.Attempts, "error", err)
 			return fmt.Errorf("notify: %s: %s: given up after %d attempts: %w", s.name(), ev.summary(), attempt, err)
 		}
 		wait := n.retry.Backoff(attempt, n.rand())
 		wait = max(wait, min(retryAfter(err), n.retry.Max))
 		log.WarnContext(ctx, "notify: notification attempt failed", "attempt", attempt, "max_attempts", n.retry.Attempts, "wait", wait, "error", err)
-		if err := n.sleep(ctx, wait); err != nil {
-			cause := context.Cause(ctx)
-			if cause == nil {
-				cause = err
-			}
-			log.ErrorContext(ctx, "notify: notification not delivered: stopping", "attempt", attempt, "error", cause)
-			return fmt.Errorf("notify: %s: %s: not delivered: %w", s.name(), ev.summary(), cause)
+		if n.sleep(ctx, wait) != nil && ctx.Err() != nil {
+			return stopped(attempt)
 		}
 	}
 }

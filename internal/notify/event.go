@@ -101,12 +101,13 @@ func MessageEvent(t EventType, m *store.Message, last *store.Attempt, at time.Ti
 	return ev
 }
 
-// withDefaults fills in the time and a general corrective action, so that every
+// withDefaults fills in the time (in UTC) and a general corrective action, so that every
 // notification says when it happened and what to do.
 func (ev Event) withDefaults(now time.Time) Event {
 	if ev.At.IsZero() {
 		ev.At = now
 	}
+	ev.At = ev.At.UTC() // one zone in every notification, whatever the host's
 	if ev.Action == "" {
 		ev.Action = defaultAction(ev)
 	}

@@ -30,8 +30,9 @@ type Agreement struct {
 	Unpack as2.UnpackOptions
 	// MaxSize bounds the request body.
 	MaxSize int64
-	// RequireSigned and RequireEncrypted are what every message from the partner must be.
-	RequireSigned, RequireEncrypted bool
+	// RequireSigned, RequireEncrypted and RequireCompressed are what every message from the
+	// partner must be.
+	RequireSigned, RequireEncrypted, RequireCompressed bool
 	// MDNSigner signs the MDNs we return.
 	MDNSigner *as2.MDNSigner
 	// Inbox is the folder received payloads are delivered to.
@@ -216,6 +217,9 @@ func (b *Backend) judge(ag *Agreement, in *as2.Incoming, unpackErr error) *as2.U
 	}
 	if ag.RequireSigned && in.Signer() == nil {
 		missing = append(missing, "signed")
+	}
+	if ag.RequireCompressed && !in.Compressed() {
+		missing = append(missing, "compressed")
 	}
 	if len(missing) > 0 {
 		return &as2.UnpackError{Layer: "agreement", Description: as2.DescInsufficientSecurity,

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/as2gate/as2gate/as2"
+	"github.com/as2gate/as2gate/internal/api"
+	"github.com/as2gate/as2gate/internal/config"
+	"github.com/as2gate/as2gate/internal/inbound"
+	"github.com/as2gate/as2gate/internal/notify"
+	"github.com/as2gate/as2gate/internal/outbound"
+	"github.com/as2gate/as2gate/internal/payload"
+	"github.com/as2gate/as2gate/internal/store"
+	"github.com/as2gate/as2gate/internal/store/sqlite"
+)
+
+// Gateway is the running program: the configuration wired to its store, its listeners and
+// its workers. Open builds it, Run serves until the context ends, then stops gracefully.
+type Gateway struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	store    store.Store
+	payloads payload.Store
+	worker   *outbound.Worker
+	partners *partners
+	notifier *notify.Notifier
+	as2Srv   *http.Server
+	adminSrv *http.Server
+	as2Ln    net.Listener
+	adminLn  net.Listener
+	token    string // a generated API token, printed at start
+}
+
+// Open wires cfg (already validated) and binds both listeners.
+func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway, err error) {
+	g = &Gateway{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			g.Close()
+		}
+	}()
+	for _, dir := range []string{cfg.DataDir, g.spoolDir()} {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("data folder: %w", err)
+		}
+	}
+	switch {
+	case cfg.Database == "" || cfg.Database == "sqlite":
+		g.store, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, "as2gate.db"))
+	default:
+		return nil, fmt.Errorf("database %q: only the embedded sqlite database is available in this build", redact(cfg.Database))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening the database: %w", err)
+	}
+	if g.payloads, err = payload.OpenDir(filepath.Join(cfg.DataDir, "payloads")); err != nil {
+		return nil, err
+	}
+	g.notifier, err = notify.New(notifyConfig(cfg), log.With("component", "notify"))
+	if err != nil {
+		return nil, fmt.Errorf("notifications: %w", err)
+	}
+	g.partners = newPartners(cfg, g.spoolDir(), time.Now)
+	host, _ := os.Hostname()
+	g.worker, err = outbound.New(outbound.Config{
+		Store: g.store, Payloads: g.payloads, Partners: g.partners,
+		Owner:       fmt.Sprintf("%s:%d", host, os.Getpid()),
+		Concurrency: cfg.Workers, PerPartner: config.DefaultConcurrency,
+		SpoolDir: g.spoolDir(), Log: log.With("component", "outbound"),
+		OnFailed: func(ctx context.Context, m *store.Message, f outbound.Failure) {
+			g.notifier.Notify(ctx, notify.MessageEvent(notify.MessageFailed, m, &store.Attempt{Class: f.Class, Code: f.Code, Error: f.Error, Action: f.Action}, time.Now()))
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	backend, err := inbound.New(inbound.Config{
+		Store: g.store, Payloads: g.payloads, Agreements: g.partners,
+		DedupWindow: cfg.DedupWindow, AllowPrivateMDNURLs: cfg.AllowPrivateMDNURLs,
+		ReportingUA: "as2gate " + version, Wake: g.worker.Wake, Log: log.With("component", "inbound"),
+		OnSuspended: func(ctx context.Context, m *store.Message, reason string) {
+			g.notifier.Notify(ctx, notify.MessageEvent(notify.MessageSuspended, m, nil, time.Now()))
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	a := api.New(api.Config{
+		Store: g.store, Tokens: cfg.APITokens, SpoolDir: g.spoolDir(), Log: log.With("component", "api"),
+		Submit: func(ctx context.Context, s outbound.Submission) (*store.Message, error) {
+			return g.worker.Submit(ctx, g.partners, s)
+		},
+		Ready: func(ctx context.Context) error {
+			if err := g.store.Ping(ctx); err != nil {
+				return fmt.Errorf("database: %w", err)
+			}
+			return g.payloads.Ping(ctx)
+		},
+	})
+	as2Handler := &as2.Handler{Backend: backend, SpoolDir: g.spoolDir()}
+	g.as2Srv = &http.Server{Handler: as2Handler, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	g.adminSrv = &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	if g.as2Ln, err = listen(cfg.Listen.AS2, cfg.TLS.AS2); err != nil {
+		return nil, fmt.Errorf("listen.as2: %w", err)
+	}
+	if g.adminLn, err = listen(cfg.Listen.Admin, cfg.TLS.Admin); err != nil {
+		return nil, fmt.Errorf("listen.admin: %w", err)
+	}
+	return g, nil
+}
+
+func (g *Gateway) spoolDir() string { return filepath.Join(g.cfg.DataDir, "tmp") }
+
+func listen(addr string, t *config.ListenerTLS) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if t != nil && t.Certificate != nil {
+		ln = tls.NewListener(ln, t.ServerConfig())
+	}
+	return ln, nil
+}
+
+// Run serves both listeners and runs the send worker until ctx ends, then shuts down:
+// in-flight sends return to the queue, requests in progress get a grace period.
+func (g *Gateway) Run(ctx context.Context) error {
+	errc := make(chan error, 3)
+	var wg sync.WaitGroup
+	serve := func(srv *http.Server, ln net.Listener) {
+		defer wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}
+	wg.Add(2)
+	go serve(g.as2Srv, g.as2Ln)
+	go serve(g.adminSrv, g.adminLn)
+	workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
+	workerDone := make(chan struct{})
+	go func() {
+		defer close(workerDone)
+		g.worker.Run(workerCtx)
+	}()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	g.as2Srv.Shutdown(shutdownCtx)
+	g.adminSrv.Shutdown(shutdownCtx)
+	stopWorker()
+	<-workerDone
+	wg.Wait()
+	g.notifier.Close(shutdownCtx)
+	return err
+}
+
+// AS2Addr and AdminAddr are the bound addresses (useful with port 0).
+func (g *Gateway) AS2Addr() net.Addr   { return g.as2Ln.Addr() }
+func (g *Gateway) AdminAddr() net.Addr { return g.adminLn.Addr() }
+
+// Close releases what Open acquired; Run's shutdown does not close the store.
+func (g *Gateway) Close() error {
+	for _, c := range []io.Closer{g.as2Ln, g.adminLn} {
+		if c != nil {
+			c.Close()
+		}
+	}
+	if g.store != nil {
+		return g.store.Close()
+	}
+	return nil
+}
+
+func redact(s string) string {
+	if i := strings.Index(s, "@"); i >= 0 {
+		if j := strings.Index(s, "://"); j >= 0 && j < i {
+			return s[:j+3] + "…" + s[i:]
+		}
+	}
+	return s
+}
+
+func notifyConfig(cfg *config.Config) notify.Config {
+	var nc notify.Config
+	if e := cfg.Notify.Email; e != nil {
+		host, port, _ := net.SplitHostPort(e.SMTP)
+		ec := &notify.EmailConfig{Host: host, Username: e.Username, Password: e.Password, From: e.From, To: e.To}
+		fmt.Sscan(port, &ec.Port)
+		switch {
+		case e.TLS:
+			ec.TLS = "implicit"
+		case e.StartTLS:
+			ec.TLS = "starttls"
+		default:
+			ec.TLS = "none"
+		}
+		nc.Email = ec
+	}
+	if w := cfg.Notify.Webhook; w != nil {
+		nc.Webhook = &notify.WebhookConfig{URL: w.URL, Secret: w.Secret}
+	}
+	return nc
+}

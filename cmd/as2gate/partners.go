@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/as2gate/as2gate/as2"
+	"github.com/as2gate/as2gate/internal/config"
+	"github.com/as2gate/as2gate/internal/inbound"
+	"github.com/as2gate/as2gate/internal/netpolicy"
+	"github.com/as2gate/as2gate/internal/outbound"
+	"github.com/as2gate/as2gate/internal/retry"
+)
+
+// partners turns the configuration into what the send worker, the submission router and the
+// inbound backend ask for. HTTP clients are built once per partner so that connections are
+// reused between messages.
+type partners struct {
+	cfg       *config.Config
+	now       func() time.Time
+	clients   map[string]*http.Client
+	mdnClient map[string]*http.Client
+	domain    string
+	spoolDir  string
+}
+
+func newPartners(cfg *config.Config, spoolDir string, now func() time.Time) *partners {
+	p := &partners{cfg: cfg, now: now, spoolDir: spoolDir, clients: map[string]*http.Client{}, mdnClient: map[string]*http.Client{}, domain: "as2gate"}
+	if u, err := url.Parse(cfg.PublicURL); err == nil && u.Hostname() != "" {
+		p.domain = u.Hostname()
+	}
+	for _, pt := range cfg.Partners {
+		st := cfg.Station(pt.Station)
+		dialer := &net.Dialer{Timeout: pt.Timeouts.Connect, KeepAlive: 30 * time.Second}
+		p.clients[pt.AS2ID] = &http.Client{Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           dialer.DialContext,
+			TLSClientConfig:       pt.TLSConfig(st),
+			TLSHandshakeTimeout:   pt.Timeouts.Connect,
+			ResponseHeaderTimeout: pt.Timeouts.Transmission,
+			MaxIdleConnsPerHost:   pt.Concurrency,
+			IdleConnTimeout:       90 * time.Second,
+			ForceAttemptHTTP2:     false, // AS2 products speak HTTP/1.1
+		}}
+		// Asynchronous MDNs go where the sender said: the address policy applies at connect
+		// time, after name resolution.
+		guarded := netpolicy.Dialer(dialer, cfg.AllowPrivateMDNURLs)
+		p.mdnClient[pt.AS2ID] = &http.Client{Transport: &http.Transport{
+			DialContext:           guarded.DialContext,
+			TLSClientConfig:       pt.TLSConfig(st),
+			TLSHandshakeTimeout:   pt.Timeouts.Connect,
+			ResponseHeaderTimeout: pt.Timeouts.Transmission,
+		}}
+	}
+	return p
+}
+
+func (p *partners) lookup(station, partner string) (*config.Partner, *config.Station, error) {
+	pt := p.cfg.Partner(partner)
+	if pt == nil {
+		return nil, nil, fmt.Errorf("no partner %q is configured", partner)
+	}
+	if station != "" && pt.Station != station {
+		return nil, nil, fmt.Errorf("partner %q trades with station %q, not %q", partner, pt.Station, station)
+	}
+	st := p.cfg.Station(pt.Station)
+	if st == nil {
+		return nil, nil, fmt.Errorf("partner %q names station %q, which is not configured", partner, pt.Station)
+	}
+	return pt, st, nil
+}
+
+// Partner implements outbound.Partners.
+func (p *partners) Partner(_ context.Context, station, partner string) (*outbound.Partner, error) {
+	pt, st, err := p.lookup(station, partner)
+	if err != nil {
+		return nil, err
+	}
+	opts := as2.PackOptions{
+		From: st.AS2ID, To: pt.AS2ID, MessageIDDomain: p.domain,
+		Sign: pt.Sign, PSS: pt.PSS, Certificate: st.Certificate, Key: st.Key,
+		Compression: pt.Compress, Encrypt: pt.Encrypt, KeyTransport: pt.KeyTransport,
+		MDN:    as2.MDNRequest{Mode: pt.MDN, Signed: pt.MDNSigned && pt.MDN != as2.MDNNone},
+		Header: pt.Header,
+	}
+	if pt.Encrypt != 0 {
+		cert := pt.EncryptionCertificate(p.now())
+		if cert == nil {
+			return nil, &outbound.ConfigError{What: "encryption certificate", Err: fmt.Errorf("partner %q has no certificate valid now to encrypt to", partner)}
+		}
+		opts.Recipients = append(opts.Recipients, cert)
+	}
+	if pt.MDN == as2.MDNAsync {
+		opts.MDN.URL = p.cfg.PublicURL
+	}
+	send := as2.SendOptions{Trusted: pt.Certificates}
+	if a := pt.Auth.Authorization(); a != "" {
+		send.Header = http.Header{"Authorization": {a}}
+	}
+	return &outbound.Partner{
+		Pack: opts, Send: send, Client: p.clients[pt.AS2ID],
+		Failed: policy(pt.Retry.Failed), Incomplete: policy(pt.Retry.Incomplete),
+		AsyncMDNTimeout: pt.Timeouts.AsyncMDN,
+	}, nil
+}
+
+// MDNClient implements outbound.Partners.
+func (p *partners) MDNClient(_ context.Context, station, partner string) (*http.Client, error) {
+	if _, _, err := p.lookup(station, partner); err != nil {
+		return nil, err
+	}
+	return p.mdnClient[partner], nil
+}
+
+func policy(r config.Retry) retry.Policy {
+	return retry.Policy{
+		Enabled: r.Enabled, Strategy: strings.ToLower(r.Strategy.String()), Attempts: r.Attempts,
+		Initial: r.Initial, Interval: r.Interval, Duration: r.Duration,
+	}
+}
+
+// Route implements outbound.Router.
+func (p *partners) Route(_ context.Context, partner string) (*outbound.Route, error) {
+	pt, st, err := p.lookup("", partner)
+	if err != nil {
+		return nil, err
+	}
+	return &outbound.Route{Station: st.AS2ID, URL: pt.URL, MessageIDDomain: p.domain}, nil
+}
+
+// Agreement implements inbound.Agreements.
+func (p *partners) Agreement(_ context.Context, station, partner string) (*inbound.Agreement, error) {
+	st := p.cfg.Station(station)
+	if st == nil {
+		return nil, fmt.Errorf("AS2-To %q is not a station of this gateway", station)
+	}
+	pt := p.cfg.Partner(partner)
+	if pt == nil {
+		return nil, fmt.Errorf("AS2-From %q is not a configured partner", partner)
+	}
+	if pt.Station != st.AS2ID {
+		return nil, errors.New("partner " + partner + " trades with station " + pt.Station + ", not " + station)
+	}
+	return &inbound.Agreement{
+		Station: st.AS2ID, Partner: pt.AS2ID,
+		Unpack: as2.UnpackOptions{
+			Recipients: st.Recipients(), Trusted: pt.Certificates, MaxSize: pt.MaxSize,
+			SpoolDir: p.spoolDir,
+		},
+		MaxSize:           pt.MaxSize,
+		RequireSigned:     pt.Require.Signed,
+		RequireEncrypted:  pt.Require.Encrypted,
+		RequireCompressed: pt.Require.Compressed,
+		MDNSigner:         &as2.MDNSigner{Certificate: st.Certificate, Key: st.Key},
+		Inbox:             p.cfg.Inbox(pt.AS2ID),
+	}, nil
+}

@@ -462,8 +462,8 @@ func packForLibas2(t testing.TB, tc as2ToLibas2Case, us, peer libas2Party, async
 		Sign: tc.sign, Certificate: us.Identity.Certificate, Key: us.Identity.Key,
 		Compression: tc.compression,
 		Encrypt:     tc.cipher, KeyTransport: tc.kt, Recipients: []*x509.Certificate{peer.Identity.Certificate},
-		MDN:         as2.MDNRequest{Mode: tc.mdn, Signed: tc.mdnSigned},
-		SpoolDir:    t.TempDir(),
+		MDN:      as2.MDNRequest{Mode: tc.mdn, Signed: tc.mdnSigned},
+		SpoolDir: t.TempDir(),
 	}
 	if tc.mdn == as2.MDNAsync {
 		opts.MDN.URL = asyncURL

@@ -148,7 +148,9 @@ func (m *interopMatrix) log(t testing.TB) {
 	t.Helper()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	t.Logf("interop matrix, %s:\n%s", m.direction, strings.Join(m.rows, "\n"))
+	// Cases left out by -run have no row.
+	rows := slices.DeleteFunc(slices.Clone(m.rows), func(r string) bool { return r == "" })
+	t.Logf("interop matrix, %s:\n%s", m.direction, strings.Join(rows, "\n"))
 }
 
 // workarounds says which libas2 bug workarounds an exchange used, for the matrix.
@@ -251,6 +253,9 @@ func TestLibas2ToAS2(t *testing.T) {
 		edi("sha-256 3des, sync signed MDN", "sha-256", "des-EDE3-CBC", cms.DES3CBC, "sync", "sha-256"),
 		edi("sha-256 aes128-cbc, sync signed MDN", "sha-256", "aes128-CBC", cms.AES128CBC, "sync", "sha-256"),
 		edi("sha-256 aes192-cbc, sync signed MDN", "sha-256", "aes192-CBC", cms.AES192CBC, "sync", "sha-256"),
+		// RFC 4130 section 7.4.3: the MIC of a signed message uses the signature's digest,
+		// whatever signed-receipt-micalg asks for; libas2 checks exactly that.
+		edi("sha-1 aes256-cbc, MDN signed with sha-256", "sha-1", "aes256-CBC", cms.AES256CBC, "sync", "sha-256"),
 		edi("signed only sha-256, sync signed MDN", "sha-256", "none", 0, "sync", "sha-256"),
 		edi("encrypted only aes256-cbc, sync signed MDN", "none", "aes256-CBC", cms.AES256CBC, "sync", "sha-256"),
 		edi("plain, sync signed MDN", "none", "none", 0, "sync", "sha-256"),

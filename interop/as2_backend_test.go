@@ -43,8 +43,8 @@ type stationMessage struct {
 	AsyncErr    error // from sending an asynchronous MDN
 }
 
-// Decrypt returns the encryption layer's DecryptInfo, or nil for an unencrypted message.
-func (m stationMessage) Decrypt() *cms.DecryptInfo {
+// DecryptInfo returns the encryption layer's DecryptInfo, or nil for an unencrypted message.
+func (m stationMessage) DecryptInfo() *cms.DecryptInfo {
 	for _, l := range m.Layers {
 		if l.Decrypt != nil {
 			return l.Decrypt

@@ -340,7 +340,7 @@ func TestLibas2ToAS2(t *testing.T) {
 				if !strings.HasPrefix(got.ContentType, tc.contentType) {
 					c.Errorf("payload Content-Type %q, want %s", got.ContentType, tc.contentType)
 				}
-				if d := got.Decrypt(); tc.cipher == 0 {
+				if d := got.DecryptInfo(); tc.cipher == 0 {
 					if d != nil {
 						c.Errorf("decrypted %v on an unencrypted message", d.Cipher)
 					}

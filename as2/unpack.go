@@ -42,9 +42,9 @@ type UnpackOptions struct {
 	// MaxSize bounds each decrypted or decompressed layer; 0 means no bound.
 	MaxSize int64
 	// MICAlgs are the algorithms the sender offered for the MIC (the signed-receipt-micalg of
-	// its Disposition-Notification-Options), most preferred first. The first one is used;
-	// without any, a signed message's MIC uses its signature digest, and an unsigned one
-	// SHA-256.
+	// its Disposition-Notification-Options), most preferred first. The MIC of a signed
+	// message uses its signature digest whatever the offer (RFC 4130 §7.4.3); an unsigned
+	// message's MIC uses the first offer, else SHA-256.
 	MICAlgs []MICAlg
 	// SpoolDir and SpoolMemory control where large layers go (see Spool).
 	SpoolDir    string
@@ -250,14 +250,15 @@ func (u *unpacker) finish(signed bool, lastPlain *io.SectionReader, content *par
 	return u.in, nil
 }
 
-// micAlg is the digest for the MIC: the sender's first offer, else the signature digest,
-// else SHA-256.
+// micAlg is the digest for the MIC: the signature digest of a signed message (RFC 4130
+// §7.4.3: "the same as that used on the message that was signed"; senders such as libas2
+// check exactly that), else the sender's first offer, else SHA-256.
 func (u *unpacker) micAlg(signature crypto.Hash) crypto.Hash {
-	if len(u.opts.MICAlgs) > 0 && u.opts.MICAlgs[0].Valid() {
-		return u.opts.MICAlgs[0].Hash()
-	}
 	if signature != 0 {
 		return signature
+	}
+	if len(u.opts.MICAlgs) > 0 && u.opts.MICAlgs[0].Valid() {
+		return u.opts.MICAlgs[0].Hash()
 	}
 	return crypto.SHA256
 }
@@ -399,19 +400,14 @@ func (u *unpacker) verifyMultipart(cur *part) (*part, error) {
 
 // verifyOver verifies sd over content and computes the MIC over the same bytes in one pass.
 func (u *unpacker) verifyOver(sd *cms.SignedData, content io.Reader) (*cms.Signer, MIC, error) {
-	// The signer's digest is known only after verification; hash with the sender's offer and
-	// with every other AS2 algorithm it may turn out to be, to read the content once.
+	// The signer's digest, which the MIC uses, is known only after verification: hash with
+	// every AS2 algorithm it may turn out to be, to read the content once.
 	algs := []crypto.Hash{crypto.SHA1, crypto.SHA256, crypto.SHA384, crypto.SHA512}
 	hs := map[crypto.Hash]hash.Hash{}
 	ws := make([]io.Writer, 0, len(algs))
-	if a := u.micAlg(0); len(u.opts.MICAlgs) > 0 {
+	for _, a := range algs {
 		hs[a] = a.New()
 		ws = append(ws, hs[a])
-	} else {
-		for _, a := range algs {
-			hs[a] = a.New()
-			ws = append(ws, hs[a])
-		}
 	}
 	signer, err := sd.Verify(io.TeeReader(content, io.MultiWriter(ws...)), u.opts.Trusted)
 	if err != nil {

@@ -134,6 +134,26 @@ const FIXES = {
       return parse(content);
     };
   },
+  // The MIME parser under libas2 (@nhs-llc/emailjs-mime-parser) keeps the line break that
+  // precedes a boundary delimiter as the last bytes of the part before it, where RFC 2046
+  // section 5.1.1 makes it part of the delimiter. Decoding drops it from base64 and
+  // quoted-printable parts, but a 7bit, 8bit or binary part (what AS2 senders put inside
+  // multipart/signed over HTTP) gains a CRLF: libas2 hands its user the payload plus two
+  // bytes. The signature is not affected (libas2 verifies the raw part). Drop the CRLF.
+  'part-crlf'() {
+    const transform = AS2Parser.transformNodeLike;
+    AS2Parser.transformNodeLike = function (nodeLike, rootNode, parentNode) {
+      const node = transform.call(this, nodeLike, rootNode, parentNode);
+      const cte = String(node.getHeader('content-transfer-encoding') || '7bit').trim().toLowerCase();
+      if (parentNode && /^multipart\//i.test(parentNode.contentType || '') && ['7bit', '8bit', 'binary'].includes(cte) &&
+          Buffer.isBuffer(node.content)) {
+        const c = node.content;
+        const cut = c.length >= 2 && c[c.length - 2] === 0x0d && c[c.length - 1] === 0x0a ? 2 : c.length >= 1 && c[c.length - 1] === 0x0a ? 1 : 0;
+        if (cut) { fixUsed('part-crlf'); node.content = c.subarray(0, c.length - cut); }
+      }
+      return node;
+    };
+  },
   // libas2 writes error dispositions as "processed/error=TEXT" and "failed/failure=TEXT";
   // RFC 4130 section 7.5.3 spells them "processed/error: TEXT".
   'rfc-disposition'() {
@@ -189,7 +209,11 @@ function mimeFromHTTP(rawHeaders, body) {
 
 function contentType(node) { return String(node.getHeader('content-type') || node.contentType || '').toLowerCase(); }
 const isPKCS7Mime = n => /^application\/(x-)?pkcs7-mime/.test(contentType(n));
-const isEnveloped = n => isPKCS7Mime(n) && (/smime-type=\s*"?enveloped-data/.test(contentType(n)) || !/smime-type/.test(contentType(n)));
+// libas2 has no AuthEnvelopedData (RFC 5083), but an authEnveloped-data entity still goes to
+// its decryption, so that the sender gets libas2's own answer (decryption-failed) rather than
+// the ciphertext stored as if it were the payload.
+const isEnveloped = n => isPKCS7Mime(n) &&
+  (/smime-type=\s*"?(auth)?enveloped-data/.test(contentType(n)) || !/smime-type/.test(contentType(n)));
 const isCompressed = n => isPKCS7Mime(n) && /smime-type=\s*"?compressed-data/.test(contentType(n));
 const isSigned = n => /^multipart\/signed/.test(contentType(n));
 
@@ -356,10 +380,7 @@ async function receive() {
           mic = { mic: crypto.createHash(nodeHash(alg)).update(entity).digest('base64'), algorithm: alg };
         }
       }
-      if (isCompressed(node)) {
-        errorText = 'decompression-failed';
-        throw new Error('libas2 does not implement CMS CompressedData (RFC 3274)');
-      }
+      refuseCompressed(node);
       if (isSigned(node)) {
         rec.micalg = (contentType(node).match(/micalg=\s*"?([^;"\s]+)/) || [])[1] || null;
         let digest;
@@ -376,6 +397,8 @@ async function receive() {
         mic = { mic: digest.digest.toString('base64'), algorithm: digest.algorithm.toLowerCase() };
         rec.steps.push(`verified ${mic.algorithm}`);
         node = node.childNodes[0];
+        // Compressed before signing (RFC 5402 section 3): the signed entity is compressed.
+        refuseCompressed(node);
       } else if (opts['require-signed']) {
         errorText = 'insufficient-message-security';
         throw new Error('the message is not signed');
@@ -392,6 +415,7 @@ async function receive() {
       rec.payloadContentType = contentType(node);
       rec.mic = mic;
     } catch (e) {
+      if (e instanceof CompressedError) errorText = 'decompression-failed';
       errorText = errorText || 'unexpected-processing-error';
       rec.error = String(e.message || e);
       mic = null;
@@ -435,6 +459,13 @@ async function receive() {
     process.stderr.write(`peer.js: ${answered} of ${count || 'any'} messages answered when the ${timeoutMs / 1000} s timeout ran out\n`);
     process.exit(count && answered < count ? 1 : 0);
   }, timeoutMs).unref();
+}
+
+// libas2 has no CMS CompressedData (RFC 3274): a compressed layer, wherever it is, fails the
+// message instead of being stored as the payload.
+class CompressedError extends Error {}
+function refuseCompressed(node) {
+  if (isCompressed(node)) throw new CompressedError('libas2 does not implement CMS CompressedData (RFC 3274)');
 }
 
 // The content bytes of a leaf MIME node, transfer encoding removed.

@@ -96,7 +96,7 @@ func TestUnsignedMessageMICUsesOffer(t *testing.T) {
 		want  crypto.Hash
 	}{
 		{"offer sha-384", []MICAlg{MICAlgSHA384}, crypto.SHA384},
-		{"no offer", nil, crypto.SHA256},
+		{"no offer", nil, crypto.SHA1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := p.packOptions()

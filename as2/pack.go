@@ -295,8 +295,8 @@ func (p *packer) pack(payloads []Payload) (*Message, error) {
 			return nil, err
 		}
 		mic = MIC{Digest: digest, Alg: o.Sign.Hash()}
-		// The receiver answers in the first offered algorithm it supports (RFC 4130 §7.3),
-		// which need not be the signature's: expect that one, and accept the others.
+		// The receiver must answer in the signature's digest (RFC 4130 §7.4.3). QUIRK: some
+		// answer in the first algorithm offered for the receipt instead; accept those too.
 		if mic, mics, err = offeredMICs(signedPart, mic, micAlgs); err != nil {
 			return nil, err
 		}
@@ -318,7 +318,8 @@ func (p *packer) pack(payloads []Payload) (*Message, error) {
 		if err != nil {
 			return nil, err
 		}
-		want := crypto.SHA256
+		// RFC 4130 §7.4.3: SHA-1 for an unsigned message unless the sender offered another.
+		want := crypto.SHA1
 		if len(micAlgs) > 0 {
 			want = micAlgs[0].Hash()
 		}
@@ -476,11 +477,11 @@ func (p *packer) sign(e *entity) (*entity, *Spool, []byte, error) {
 	return &entity{contentType: ct, body: body}, signedPart, digest, nil
 }
 
-// offeredMICs returns the MIC a signed message expects, in the first algorithm offered for
-// the receipt, and, when offers differ from the signature's algorithm, the MIC in each of
-// them and in the signature's (some receivers use that whatever was offered). sig is the
-// MIC in the signature's algorithm, computed while signing; the others digest signedPart
-// again, in one pass.
+// offeredMICs returns the MIC a signed message expects, in the signature's algorithm
+// (RFC 4130 §7.4.3), and, when the algorithms offered for the receipt differ from it, the
+// MIC in each of them too, for receivers that answer in the offered one. sig is the MIC in
+// the signature's algorithm, computed while signing; the others digest signedPart again, in
+// one pass.
 func offeredMICs(signedPart *Spool, sig MIC, offers []MICAlg) (MIC, []MIC, error) {
 	var algs []MICAlg
 	for _, a := range offers {
@@ -504,15 +505,7 @@ func offeredMICs(signedPart *Spool, sig MIC, offers []MICAlg) (MIC, []MIC, error
 	for i, a := range algs {
 		mics = append(mics, MIC{Digest: hs[i].Sum(nil), Alg: a.Hash()})
 	}
-	want := sig
-	if offers[0].Valid() {
-		for _, m := range mics {
-			if m.Alg == offers[0].Hash() {
-				want = m
-			}
-		}
-	}
-	return want, mics, nil
+	return sig, mics, nil
 }
 
 // encrypt wraps e in an application/pkcs7-mime; smime-type=enveloped-data entity, or

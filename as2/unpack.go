@@ -44,7 +44,7 @@ type UnpackOptions struct {
 	// MICAlgs are the algorithms the sender offered for the MIC (the signed-receipt-micalg of
 	// its Disposition-Notification-Options), most preferred first. The MIC of a signed
 	// message uses its signature digest whatever the offer (RFC 4130 §7.4.3); an unsigned
-	// message's MIC uses the first offer, else SHA-256.
+	// message's MIC uses the first offer, else SHA-1 (RFC 4130 §7.4.3).
 	MICAlgs []MICAlg
 	// SpoolDir and SpoolMemory control where large layers go (see Spool).
 	SpoolDir    string
@@ -252,7 +252,8 @@ func (u *unpacker) finish(signed bool, lastPlain *io.SectionReader, content *par
 
 // micAlg is the digest for the MIC: the signature digest of a signed message (RFC 4130
 // §7.4.3: "the same as that used on the message that was signed"; senders such as libas2
-// check exactly that), else the sender's first offer, else SHA-256.
+// check exactly that), else the sender's first offer, else SHA-1, which §7.4.3 names for
+// unsigned messages.
 func (u *unpacker) micAlg(signature crypto.Hash) crypto.Hash {
 	if signature != 0 {
 		return signature
@@ -260,7 +261,7 @@ func (u *unpacker) micAlg(signature crypto.Hash) crypto.Hash {
 	if len(u.opts.MICAlgs) > 0 && u.opts.MICAlgs[0].Valid() {
 		return u.opts.MICAlgs[0].Hash()
 	}
-	return crypto.SHA256
+	return crypto.SHA1
 }
 
 // openCMS decrypts, decompresses or opens an encapsulated signature.

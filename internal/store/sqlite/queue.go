@@ -1,0 +1,308 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/as2gate/as2gate/internal/store"
+)
+
+// claimDue selects the IDs of the rows a claim takes, oldest due first. A row is due by its
+// next_attempt_at when queued or awaiting its MDN, and by its lease when a worker holds it and
+// the lease has run out. The per-partner limit ranks each partner's due rows and counts the
+// rows that partner already has in flight under a live lease ahead of them; ?4 = 0 turns the
+// limit off.
+const claimDue = `
+WITH active AS (
+	SELECT partner, COUNT(*) AS n FROM messages
+	WHERE state = 'sending' AND lease_until > ?1
+	GROUP BY partner
+),
+due AS (
+	SELECT id, partner, next_attempt_at AS due_at FROM messages
+	WHERE state IN ('queued', 'awaiting_mdn') AND next_attempt_at <= ?1 AND direction = 'out'
+	UNION ALL
+	SELECT id, partner, lease_until AS due_at FROM messages
+	WHERE state = 'sending' AND lease_until <= ?1 AND direction = 'out'
+),
+ranked AS (
+	SELECT due.id, due.due_at,
+		ROW_NUMBER() OVER (PARTITION BY due.partner ORDER BY due.due_at, due.id)
+			+ COALESCE(active.n, 0) AS slot
+	FROM due LEFT JOIN active ON active.partner = due.partner
+)
+SELECT id FROM ranked WHERE ?2 = 0 OR slot <= ?2 ORDER BY due_at, id LIMIT ?3`
+
+// Claim implements store.Store. The selection and the update run in one write transaction,
+// and writes are serialised, so two claims never take the same row.
+func (s *Store) Claim(ctx context.Context, r store.ClaimRequest) ([]*store.Message, error) {
+	switch {
+	case r.Now.IsZero():
+		return nil, errors.New("sqlite: claim: no Now")
+	case r.Owner == "":
+		return nil, errors.New("sqlite: claim: no owner")
+	case r.Lease <= 0:
+		return nil, fmt.Errorf("sqlite: claim: lease %v is not positive", r.Lease)
+	case r.Limit <= 0:
+		return nil, fmt.Errorf("sqlite: claim: limit %d is not positive", r.Limit)
+	case r.PerPartner < 0:
+		return nil, fmt.Errorf("sqlite: claim: per-partner limit %d is negative", r.PerPartner)
+	}
+	now := unixNano(r.Now)
+	until := unixNano(r.Now.Add(r.Lease))
+	var claimed []*store.Message
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		ids, err := queryIDs(ctx, tx, claimDue, now, r.PerPartner, r.Limit)
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		args := []any{r.Owner, until, unixNano(s.clock())}
+		for _, id := range ids {
+			args = append(args, id)
+		}
+		// A row reclaimed from a lost worker keeps claimed_from: it says what the row was
+		// claimed for the first time.
+		ms, err := queryMessages(ctx, tx, `UPDATE messages SET state = 'sending',
+			claimed_from = CASE state WHEN 'sending' THEN claimed_from ELSE state END,
+			lease_owner = ?, lease_until = ?, updated_at = ?
+			WHERE id IN (`+placeholders(len(ids))+`)
+			RETURNING `+messageColumns, args...)
+		if err != nil {
+			return err
+		}
+		// RETURNING gives no order: put the rows back in due order.
+		order := make(map[int64]int, len(ids))
+		for i, id := range ids {
+			order[id] = i
+		}
+		slices.SortFunc(ms, func(a, b *store.Message) int { return order[a.ID] - order[b.ID] })
+		claimed = ms
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: claim for %s: %w", r.Owner, err)
+	}
+	return claimed, nil
+}
+
+func queryIDs(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]int64, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// leased reads the row id inside tx and checks that owner holds its lease.
+func leased(ctx context.Context, tx *sql.Tx, id int64, owner string) (*store.Message, error) {
+	m, err := lockedMessage(ctx, tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if m.State != store.StateSending || m.LeaseOwner != owner {
+		return nil, fmt.Errorf("message %d is %s, leased to %q, not to %q: %w",
+			id, m.State, m.LeaseOwner, owner, store.ErrConflict)
+	}
+	return m, nil
+}
+
+// lockedMessage reads the row id inside a write transaction, which holds the write lock.
+func lockedMessage(ctx context.Context, tx *sql.Tx, id int64) (*store.Message, error) {
+	m, err := scanMessage(tx.QueryRowContext(ctx,
+		`SELECT `+messageColumns+` FROM messages WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("message %d: %w", id, store.ErrNotFound)
+	}
+	return m, err
+}
+
+// SetWire implements store.Store. The wire message is set once: a second call with other
+// bytes is a conflict, since every retry must send the same bytes; the same bytes again are
+// accepted, so that a worker may repeat a call whose answer it lost.
+func (s *Store) SetWire(ctx context.Context, id int64, owner, wire string, header http.Header, mic string) error {
+	if wire == "" {
+		return fmt.Errorf("sqlite: set wire of message %d: no wire key", id)
+	}
+	h, err := jsonText(header)
+	if err != nil {
+		return fmt.Errorf("sqlite: set wire of message %d: header: %w", id, err)
+	}
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		m, err := leased(ctx, tx, id, owner)
+		if err != nil {
+			return err
+		}
+		if m.Wire != "" && m.Wire != wire {
+			return fmt.Errorf("message %d already has wire %s: %w", id, m.Wire, store.ErrConflict)
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE messages SET wire = ?, wire_header = ?, mic = ?,
+			updated_at = ? WHERE id = ?`, wire, h, mic, unixNano(s.clock()), id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: set wire: %w", err)
+	}
+	return nil
+}
+
+// Finish implements store.Store.
+func (s *Store) Finish(ctx context.Context, id int64, owner string, o store.Outcome) error {
+	if err := checkOutcome(o, store.StateQueued, store.StateAwaitingMDN, store.StateSent, store.StateFailed); err != nil {
+		return fmt.Errorf("sqlite: finish message %d: %w", id, err)
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		m, err := leased(ctx, tx, id, owner)
+		if err != nil {
+			return err
+		}
+		return s.record(ctx, tx, m, o)
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: finish: %w", err)
+	}
+	return nil
+}
+
+// CompleteMDN implements store.Store. It drops any lease: a worker that still holds one gets
+// ErrConflict when it finishes.
+func (s *Store) CompleteMDN(ctx context.Context, id int64, o store.Outcome) error {
+	if err := checkOutcome(o, store.StateSent, store.StateFailed, store.StateQueued); err != nil {
+		return fmt.Errorf("sqlite: complete MDN of message %d: %w", id, err)
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		m, err := lockedMessage(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if m.Direction != store.Outbound || (m.State != store.StateAwaitingMDN && m.State != store.StateSending) {
+			return fmt.Errorf("%s message %d is %s, not waiting for an MDN: %w",
+				m.Direction, id, m.State, store.ErrConflict)
+		}
+		return s.record(ctx, tx, m, o)
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: complete MDN: %w", err)
+	}
+	return nil
+}
+
+// checkOutcome refuses an outcome with a state outside states or an incomplete attempt or
+// event.
+func checkOutcome(o store.Outcome, states ...string) error {
+	if !slices.Contains(states, o.State) {
+		return fmt.Errorf("outcome state %q is not one of %s", o.State, strings.Join(states, ", "))
+	}
+	if a := o.Attempt; a != nil {
+		switch a.Class {
+		case store.ClassTransient, store.ClassIncomplete, store.ClassPermanent:
+		default:
+			return fmt.Errorf("attempt class %q is not %s, %s or %s",
+				a.Class, store.ClassTransient, store.ClassIncomplete, store.ClassPermanent)
+		}
+		if a.Code == "" {
+			return errors.New("attempt without a code")
+		}
+	}
+	if o.Event != nil && o.Event.Type == "" {
+		return errors.New("event without a type")
+	}
+	return nil
+}
+
+// record writes outcome o of message m: the new state, the receipt, the failed attempt and
+// the event, and drops the lease.
+func (s *Store) record(ctx context.Context, tx *sql.Tx, m *store.Message, o store.Outcome) error {
+	now := s.clock()
+	attempts, lastError, lastCode := m.Attempts, m.LastError, m.LastCode
+	if a := o.Attempt; a != nil {
+		attempts++
+		lastError, lastCode = a.Error, a.Code
+	}
+	mdn := m.MDN
+	if o.MDN != nil {
+		mdn = o.MDN
+	}
+	mdnText, err := jsonText(mdn)
+	if err != nil {
+		return fmt.Errorf("MDN: %w", err)
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE messages SET state = ?, next_attempt_at = ?, mdn = ?,
+		attempts = ?, last_error = ?, last_code = ?,
+		lease_owner = '', lease_until = 0, claimed_from = '', updated_at = ?
+		WHERE id = ?`,
+		o.State, unixNano(o.NextAttemptAt), mdnText, attempts, lastError, lastCode,
+		unixNano(now), m.ID)
+	if err != nil {
+		return err
+	}
+	if o.Attempt != nil {
+		if err := insertAttempt(ctx, tx, m.ID, o.Attempt, now); err != nil {
+			return err
+		}
+	}
+	if o.Event != nil {
+		if err := insertEvent(ctx, tx, o.Event, m, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Release implements store.Store.
+func (s *Store) Release(ctx context.Context, id int64, owner string) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		m, err := leased(ctx, tx, id, owner)
+		if err != nil {
+			return err
+		}
+		now := s.clock()
+		state, next := store.StateQueued, now
+		if m.ClaimedFrom == store.StateAwaitingMDN {
+			state, next = store.StateAwaitingMDN, m.NextAttemptAt
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE messages SET state = ?, next_attempt_at = ?,
+			lease_owner = '', lease_until = 0, claimed_from = '', updated_at = ?
+			WHERE id = ?`, state, unixNano(next), unixNano(now), id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: release: %w", err)
+	}
+	return nil
+}
+
+// NextDue implements store.Store. Each arm reads the first entry of the due index for its
+// state, so the answer costs two index lookups however long the queue is.
+func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
+	var next sql.NullInt64
+	err := s.r.QueryRowContext(ctx, `SELECT MIN(t) FROM (
+		SELECT MIN(next_attempt_at) AS t FROM messages WHERE state = 'queued'
+		UNION ALL
+		SELECT MIN(next_attempt_at) FROM messages WHERE state = 'awaiting_mdn')`).Scan(&next)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("sqlite: next due: %w", err)
+	}
+	if !next.Valid {
+		return time.Time{}, false, nil
+	}
+	return fromNano(next.Int64), true, nil
+}

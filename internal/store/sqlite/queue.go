@@ -62,17 +62,19 @@ func (s *Store) Claim(ctx context.Context, r store.ClaimRequest) ([]*store.Messa
 		if err != nil || len(ids) == 0 {
 			return err
 		}
-		args := []any{r.Owner, until, unixNano(s.clock())}
-		for _, id := range ids {
-			args = append(args, id)
+		// The IDs go in as one JSON array, whatever the limit: no statement to build, and no
+		// bound on the number of SQL variables to meet.
+		list, err := jsonText(ids)
+		if err != nil {
+			return err
 		}
 		// A row reclaimed from a lost worker keeps claimed_from: it says what the row was
 		// claimed for the first time.
 		ms, err := queryMessages(ctx, tx, `UPDATE messages SET state = 'sending',
 			claimed_from = CASE state WHEN 'sending' THEN claimed_from ELSE state END,
 			lease_owner = ?, lease_until = ?, updated_at = ?
-			WHERE id IN (`+placeholders(len(ids))+`)
-			RETURNING `+messageColumns, args...)
+			WHERE id IN (SELECT value FROM json_each(?))
+			RETURNING `+messageColumns, r.Owner, until, unixNano(s.clock()), list)
 		if err != nil {
 			return err
 		}
@@ -106,10 +108,6 @@ func queryIDs(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]int
 		ids = append(ids, id)
 	}
 	return ids, rows.Err()
-}
-
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
 // leased reads the row id inside tx and checks that owner holds its lease.

@@ -152,7 +152,8 @@ type Event struct {
 //
 // The store fills in the Attempt and Event written with an outcome: their IDs, their
 // MessageRow, At when it is zero, and the event's Direction, Partner and Tag from the
-// message when they are empty.
+// message when they are empty. It refuses an outcome with a state the method does not
+// allow, an attempt without a known Class or a Code, or an event without a Type.
 type Outcome struct {
 	State         string    // StateQueued (retry), StateAwaitingMDN, StateSent or StateFailed
 	NextAttemptAt time.Time // for StateQueued: when to retry; for StateAwaitingMDN: the MDN deadline
@@ -161,7 +162,8 @@ type Outcome struct {
 	Event         *Event    // the timeline entry
 }
 
-// ClaimRequest asks for due outbound rows.
+// ClaimRequest asks for due outbound rows. Now, Owner, a positive Lease and a positive Limit
+// are required.
 type ClaimRequest struct {
 	Now        time.Time
 	Owner      string        // this worker's name, written into the lease
@@ -191,7 +193,8 @@ type Filter struct {
 type Store interface {
 	// CreateMessage inserts m and sets m.ID, CreatedAt and UpdatedAt. With ev, the event is
 	// written in the same transaction, filled in as for an Outcome (its MessageRow set to
-	// m.ID).
+	// m.ID). It refuses a message without a Message-ID, or whose direction, kind (for an
+	// outbound row) and state do not go together.
 	CreateMessage(ctx context.Context, m *Message, ev *Event) error
 	// GetMessage returns one message, or ErrNotFound.
 	GetMessage(ctx context.Context, id int64) (*Message, error)

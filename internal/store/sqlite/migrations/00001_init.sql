@@ -34,12 +34,16 @@ CREATE TABLE messages (
     last_error      TEXT    NOT NULL DEFAULT '',
     last_code       TEXT    NOT NULL DEFAULT '',
     created_at      INTEGER NOT NULL,
-    updated_at      INTEGER NOT NULL
+    updated_at      INTEGER NOT NULL,
+    -- The queue's states belong to outbound rows, so the queries of the queue need not
+    -- ask for the direction.
+    CHECK ((direction = 'out') = (state IN ('queued', 'sending', 'awaiting_mdn', 'sent', 'failed')))
 );
 
--- Claim and NextDue: due rows by state and time (lease expiry is rare, a scan of the
--- sending rows by state serves it).
-CREATE INDEX messages_due ON messages (state, next_attempt_at);
+-- Claim and NextDue: due rows by state and time, with the partner for the per-partner
+-- limit so that ranking the due rows reads the index alone. The rows in sending are few
+-- (bounded by the workers' limits); the state prefix serves them.
+CREATE INDEX messages_due ON messages (state, next_attempt_at, partner);
 -- FindDuplicate: one partner's inbound Message-IDs within a time window.
 CREATE INDEX messages_duplicate ON messages (direction, station, partner, message_id, created_at);
 -- FindByMessageID: the newest row of a Message-ID (the rowid orders equal keys).

@@ -114,6 +114,11 @@ type Message struct {
 	LastCode      string // the last failure code
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
+
+	// ClaimedFrom is, while a row is in StateSending, the state Claim took it from:
+	// StateQueued when it is due to be sent, StateAwaitingMDN when its MDN deadline passed.
+	// A claim of an expired lease keeps it, so the next worker knows what the row was due for.
+	ClaimedFrom string
 }
 
 // Attempt is one try at sending an outbound row that failed; a success leaves no attempt.
@@ -144,6 +149,11 @@ type Event struct {
 
 // Outcome is what the send worker records after trying an outbound row, in one transaction:
 // the attempt (when it failed), the new state and when it is next due.
+//
+// The store fills in the Attempt and Event written with an outcome: their IDs, their
+// MessageRow, At when it is zero, and the event's Direction, Partner and Tag from the
+// message when they are empty. It refuses an outcome with a state the method does not
+// allow, an attempt without a known Class or a Code, or an event without a Type.
 type Outcome struct {
 	State         string    // StateQueued (retry), StateAwaitingMDN, StateSent or StateFailed
 	NextAttemptAt time.Time // for StateQueued: when to retry; for StateAwaitingMDN: the MDN deadline
@@ -152,7 +162,8 @@ type Outcome struct {
 	Event         *Event    // the timeline entry
 }
 
-// ClaimRequest asks for due outbound rows.
+// ClaimRequest asks for due outbound rows. Now, Owner, a positive Lease and a positive Limit
+// are required.
 type ClaimRequest struct {
 	Now        time.Time
 	Owner      string        // this worker's name, written into the lease
@@ -161,7 +172,13 @@ type ClaimRequest struct {
 	PerPartner int           // at most this many rows of one partner in sending state at once; 0: no limit
 }
 
-// Filter selects messages for a list.
+// Filter selects messages for a list; the fields that are set must all match.
+//
+// The boxes are the console's mailboxes. The four outbound ones hold rows of KindMessage
+// (asynchronous MDNs we owe are found through their inbound message): "outbox" has rows in
+// StateQueued, StateSending or StateAwaitingMDN without a failed attempt, "queued" the same
+// states after at least one failed attempt, "sent" and "failed" their states. "received"
+// holds inbound rows, StateReceived and StateSuspended.
 type Filter struct {
 	Box       string // "outbox", "queued", "sent", "failed", "received" ("" = all)
 	Direction string
@@ -175,7 +192,9 @@ type Filter struct {
 // Store is the gateway's persistent state. Every method is one transaction.
 type Store interface {
 	// CreateMessage inserts m and sets m.ID, CreatedAt and UpdatedAt. With ev, the event is
-	// written in the same transaction (its MessageRow set to m.ID).
+	// written in the same transaction, filled in as for an Outcome (its MessageRow set to
+	// m.ID). It refuses a message without a Message-ID, or whose direction, kind (for an
+	// outbound row) and state do not go together.
 	CreateMessage(ctx context.Context, m *Message, ev *Event) error
 	// CreateInbound inserts a received message and, when mdnJob is not nil, the outbound
 	// KindMDN row that delivers its asynchronous MDN (mdnJob.RelatedID set to m.ID), with ev,
@@ -204,7 +223,9 @@ type Store interface {
 	// lease is not owner's any more).
 	Finish(ctx context.Context, id int64, owner string, o Outcome) error
 	// Release returns a claimed row to StateQueued, due now, without counting an attempt:
-	// for a graceful stop.
+	// for a graceful stop. A row claimed from StateAwaitingMDN returns there with its passed
+	// deadline instead, so that the next worker records the timeout rather than resending
+	// (ErrConflict if the lease is not owner's).
 	Release(ctx context.Context, id int64, owner string) error
 	// CompleteMDN records an asynchronous MDN received for an outbound message in
 	// StateAwaitingMDN (or StateSending, when the MDN overtakes the worker) and moves it to
@@ -217,9 +238,10 @@ type Store interface {
 
 	// Attempts returns the failed attempts of a message, oldest first.
 	Attempts(ctx context.Context, messageRow int64) ([]*Attempt, error)
-	// AddEvent writes a timeline event.
+	// AddEvent writes a timeline event and sets ev.ID, and ev.At when it is zero.
 	AddEvent(ctx context.Context, ev *Event) error
-	// Events returns the newest events, filtered by partner and direction when given.
+	// Events returns the newest events, filtered by partner and direction when given, with
+	// IDs below before when it is not 0 (a cursor); limit 0 means 50.
 	Events(ctx context.Context, partner, direction string, limit int, before int64) ([]*Event, error)
 
 	// Ping checks that the database answers (for /readyz).

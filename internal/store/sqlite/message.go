@@ -1,0 +1,250 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/as2gate/as2gate/internal/store"
+)
+
+// messageColumns are the columns scanMessage reads, in its order.
+const messageColumns = `id, direction, kind, message_id, station, partner, subject, tag, state,
+	files, wire, wire_header, mic, mdn_mode, mdn, url, related_id, attempts, next_attempt_at,
+	lease_owner, lease_until, claimed_from, last_error, last_code, created_at, updated_at`
+
+// defaultLimit is the page size of a list that does not ask for one.
+const defaultLimit = 50
+
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+func scanMessage(row scanner) (*store.Message, error) {
+	var (
+		m                                  store.Message
+		files, header, mdn                 string
+		related                            sql.NullInt64
+		next, leaseUntil, created, updated int64
+	)
+	err := row.Scan(&m.ID, &m.Direction, &m.Kind, &m.MessageID, &m.Station, &m.Partner,
+		&m.Subject, &m.Tag, &m.State, &files, &m.Wire, &header, &m.MIC, &m.MDNMode, &mdn,
+		&m.URL, &related, &m.Attempts, &next, &m.LeaseOwner, &leaseUntil, &m.ClaimedFrom,
+		&m.LastError, &m.LastCode, &created, &updated)
+	if err != nil {
+		return nil, err
+	}
+	if err := fromJSON("files", files, &m.Files); err != nil {
+		return nil, fmt.Errorf("message %d: %w", m.ID, err)
+	}
+	if err := fromJSON("wire_header", header, &m.WireHeader); err != nil {
+		return nil, fmt.Errorf("message %d: %w", m.ID, err)
+	}
+	if err := fromJSON("mdn", mdn, &m.MDN); err != nil {
+		return nil, fmt.Errorf("message %d: %w", m.ID, err)
+	}
+	m.RelatedID = related.Int64
+	m.NextAttemptAt = fromNano(next)
+	m.LeaseUntil = fromNano(leaseUntil)
+	m.CreatedAt = fromNano(created)
+	m.UpdatedAt = fromNano(updated)
+	return &m, nil
+}
+
+// queryMessages runs a query that selects messageColumns and collects the rows.
+func queryMessages(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, query string, args ...any) ([]*store.Message, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*store.Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// checkMessage refuses a record that the queue could not handle, before the database's
+// CHECK constraints would with a less helpful message.
+func checkMessage(m *store.Message) error {
+	switch m.Direction {
+	case store.Outbound:
+		switch m.Kind {
+		case store.KindMessage, store.KindMDN:
+		default:
+			return fmt.Errorf("outbound kind %q is not %q or %q", m.Kind, store.KindMessage, store.KindMDN)
+		}
+		switch m.State {
+		case store.StateQueued, store.StateSending, store.StateAwaitingMDN, store.StateSent, store.StateFailed:
+		default:
+			return fmt.Errorf("state %q is not an outbound state", m.State)
+		}
+	case store.Inbound:
+		switch m.State {
+		case store.StateReceived, store.StateSuspended:
+		default:
+			return fmt.Errorf("state %q is not an inbound state", m.State)
+		}
+	default:
+		return fmt.Errorf("direction %q is not %q or %q", m.Direction, store.Outbound, store.Inbound)
+	}
+	if m.MessageID == "" {
+		return errors.New("no Message-ID")
+	}
+	return nil
+}
+
+// CreateMessage implements store.Store.
+func (s *Store) CreateMessage(ctx context.Context, m *store.Message, ev *store.Event) error {
+	if err := checkMessage(m); err != nil {
+		return fmt.Errorf("sqlite: create message: %w", err)
+	}
+	files, err := jsonText(m.Files)
+	if err != nil {
+		return fmt.Errorf("sqlite: create message: files: %w", err)
+	}
+	header, err := jsonText(m.WireHeader)
+	if err != nil {
+		return fmt.Errorf("sqlite: create message: wire header: %w", err)
+	}
+	mdn, err := jsonText(m.MDN)
+	if err != nil {
+		return fmt.Errorf("sqlite: create message: MDN: %w", err)
+	}
+	now := s.clock()
+	var id int64
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `INSERT INTO messages (direction, kind, message_id,
+			station, partner, subject, tag, state, files, wire, wire_header, mic, mdn_mode, mdn,
+			url, related_id, attempts, next_attempt_at, lease_owner, lease_until, claimed_from,
+			last_error, last_code, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			RETURNING id`,
+			m.Direction, m.Kind, m.MessageID, m.Station, m.Partner, m.Subject, m.Tag, m.State,
+			files, m.Wire, header, m.MIC, m.MDNMode, mdn, m.URL, nullID(m.RelatedID), m.Attempts,
+			unixNano(m.NextAttemptAt), m.LeaseOwner, unixNano(m.LeaseUntil), m.ClaimedFrom,
+			m.LastError, m.LastCode, unixNano(now), unixNano(now)).Scan(&id)
+		if err != nil {
+			return err
+		}
+		if ev == nil {
+			return nil
+		}
+		fill := *m
+		fill.ID = id
+		return insertEvent(ctx, tx, ev, &fill, now)
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: create message %s: %w", m.MessageID, err)
+	}
+	m.ID, m.CreatedAt, m.UpdatedAt = id, now, now
+	return nil
+}
+
+// GetMessage implements store.Store.
+func (s *Store) GetMessage(ctx context.Context, id int64) (*store.Message, error) {
+	m, err := scanMessage(s.r.QueryRowContext(ctx,
+		`SELECT `+messageColumns+` FROM messages WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("sqlite: message %d: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: get message %d: %w", id, err)
+	}
+	return m, nil
+}
+
+// boxes are the WHERE clauses of the console's mailboxes (see store.Filter).
+var boxes = map[string]string{
+	"outbox":   `direction = 'out' AND kind = 'message' AND state IN ('queued', 'sending', 'awaiting_mdn') AND attempts = 0`,
+	"queued":   `direction = 'out' AND kind = 'message' AND state IN ('queued', 'sending', 'awaiting_mdn') AND attempts > 0`,
+	"sent":     `direction = 'out' AND kind = 'message' AND state = 'sent'`,
+	"failed":   `direction = 'out' AND kind = 'message' AND state = 'failed'`,
+	"received": `direction = 'in' AND state IN ('received', 'suspended')`,
+}
+
+// ListMessages implements store.Store.
+func (s *Store) ListMessages(ctx context.Context, f store.Filter) ([]*store.Message, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if f.Box != "" {
+		clause, ok := boxes[f.Box]
+		if !ok {
+			return nil, fmt.Errorf("sqlite: list messages: unknown box %q", f.Box)
+		}
+		where = append(where, clause)
+	}
+	for _, c := range []struct{ column, value string }{
+		{"direction", f.Direction},
+		{"partner", f.Partner},
+		{"state", f.State},
+		{"tag", f.Tag},
+	} {
+		if c.value != "" {
+			where = append(where, c.column+" = ?")
+			args = append(args, c.value)
+		}
+	}
+	if f.Before != 0 {
+		where = append(where, "id < ?")
+		args = append(args, f.Before)
+	}
+	query := `SELECT ` + messageColumns + ` FROM messages`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	query += ` ORDER BY id DESC LIMIT ?`
+	args = append(args, limitOr(f.Limit))
+	ms, err := queryMessages(ctx, s.r, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list messages: %w", err)
+	}
+	return ms, nil
+}
+
+func limitOr(n int) int {
+	if n <= 0 {
+		return defaultLimit
+	}
+	return n
+}
+
+// FindByMessageID implements store.Store.
+func (s *Store) FindByMessageID(ctx context.Context, direction, messageID string) (*store.Message, error) {
+	m, err := scanMessage(s.r.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages
+		WHERE message_id = ? AND direction = ? ORDER BY id DESC LIMIT 1`, messageID, direction))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("sqlite: %s message %s: %w", direction, messageID, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: find message %s: %w", messageID, err)
+	}
+	return m, nil
+}
+
+// FindDuplicate implements store.Store.
+func (s *Store) FindDuplicate(ctx context.Context, station, partner, messageID string, since time.Time) (*store.Message, error) {
+	m, err := scanMessage(s.r.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages
+		WHERE direction = 'in' AND station = ? AND partner = ? AND message_id = ? AND created_at >= ?
+		ORDER BY created_at DESC, id DESC LIMIT 1`,
+		station, partner, messageID, unixNano(since)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("sqlite: message %s from %s to %s: %w", messageID, partner, station, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: find duplicate %s: %w", messageID, err)
+	}
+	return m, nil
+}

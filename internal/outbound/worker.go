@@ -207,7 +207,7 @@ func (w *Worker) process(ctx context.Context, m *store.Message) {
 // (a storage failure): the lease will expire and the row be tried again.
 func (w *Worker) attempt(ctx context.Context, m *store.Message) (store.Outcome, Failure, error) {
 	now := w.cfg.Now()
-	if m.State == store.StateAwaitingMDN {
+	if m.ClaimedFrom == store.StateAwaitingMDN {
 		// Claimed because its MDN deadline passed.
 		return w.failed(ctx, m, ErrAsyncMDNTimeout, now)
 	}

@@ -106,46 +106,87 @@ func checkMessage(m *store.Message) error {
 
 // CreateMessage implements store.Store.
 func (s *Store) CreateMessage(ctx context.Context, m *store.Message, ev *store.Event) error {
-	if err := checkMessage(m); err != nil {
-		return fmt.Errorf("sqlite: create message: %w", err)
-	}
-	files, err := jsonText(m.Files)
-	if err != nil {
-		return fmt.Errorf("sqlite: create message: files: %w", err)
-	}
-	header, err := jsonText(m.WireHeader)
-	if err != nil {
-		return fmt.Errorf("sqlite: create message: wire header: %w", err)
-	}
-	mdn, err := jsonText(m.MDN)
-	if err != nil {
-		return fmt.Errorf("sqlite: create message: MDN: %w", err)
-	}
 	now := s.clock()
-	var id int64
-	err = s.write(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `INSERT INTO messages (direction, kind, message_id,
-			station, partner, subject, tag, state, files, wire, wire_header, mic, mdn_mode, mdn,
-			url, related_id, attempts, next_attempt_at, lease_owner, lease_until, claimed_from,
-			last_error, last_code, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			RETURNING id`,
-			m.Direction, m.Kind, m.MessageID, m.Station, m.Partner, m.Subject, m.Tag, m.State,
-			files, m.Wire, header, m.MIC, m.MDNMode, mdn, m.URL, nullID(m.RelatedID), m.Attempts,
-			unixNano(m.NextAttemptAt), m.LeaseOwner, unixNano(m.LeaseUntil), m.ClaimedFrom,
-			m.LastError, m.LastCode, unixNano(now), unixNano(now)).Scan(&id)
-		if err != nil {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if err := insertMessage(ctx, tx, m, now); err != nil {
 			return err
 		}
 		if ev == nil {
 			return nil
 		}
-		fill := *m
-		fill.ID = id
-		return insertEvent(ctx, tx, ev, &fill, now)
+		return insertEvent(ctx, tx, ev, m, now)
 	})
 	if err != nil {
+		m.ID = 0
 		return fmt.Errorf("sqlite: create message %s: %w", m.MessageID, err)
+	}
+	return nil
+}
+
+// CreateInbound implements store.Store.
+func (s *Store) CreateInbound(ctx context.Context, m *store.Message, mdnJob *store.Message, ev *store.Event) error {
+	if m.Direction != store.Inbound {
+		return fmt.Errorf("sqlite: create inbound %s: direction %q is not inbound", m.MessageID, m.Direction)
+	}
+	if mdnJob != nil && (mdnJob.Direction != store.Outbound || mdnJob.Kind != store.KindMDN) {
+		return fmt.Errorf("sqlite: create inbound %s: the MDN job must be an outbound row of kind mdn", m.MessageID)
+	}
+	now := s.clock()
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if err := insertMessage(ctx, tx, m, now); err != nil {
+			return err
+		}
+		if mdnJob != nil {
+			mdnJob.RelatedID = m.ID
+			if err := insertMessage(ctx, tx, mdnJob, now); err != nil {
+				return fmt.Errorf("MDN job: %w", err)
+			}
+		}
+		if ev == nil {
+			return nil
+		}
+		return insertEvent(ctx, tx, ev, m, now)
+	})
+	if err != nil {
+		m.ID = 0
+		if mdnJob != nil {
+			mdnJob.ID, mdnJob.RelatedID = 0, 0
+		}
+		return fmt.Errorf("sqlite: create inbound %s: %w", m.MessageID, err)
+	}
+	return nil
+}
+
+// insertMessage inserts m in tx and sets its ID and times.
+func insertMessage(ctx context.Context, tx *sql.Tx, m *store.Message, now time.Time) error {
+	if err := checkMessage(m); err != nil {
+		return err
+	}
+	files, err := jsonText(m.Files)
+	if err != nil {
+		return fmt.Errorf("files: %w", err)
+	}
+	header, err := jsonText(m.WireHeader)
+	if err != nil {
+		return fmt.Errorf("wire header: %w", err)
+	}
+	mdn, err := jsonText(m.MDN)
+	if err != nil {
+		return fmt.Errorf("MDN: %w", err)
+	}
+	var id int64
+	err = tx.QueryRowContext(ctx, `INSERT INTO messages (direction, kind, message_id,
+		station, partner, subject, tag, state, files, wire, wire_header, mic, mdn_mode, mdn,
+		url, related_id, attempts, next_attempt_at, lease_owner, lease_until, claimed_from,
+		last_error, last_code, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		RETURNING id`,
+		m.Direction, m.Kind, m.MessageID, m.Station, m.Partner, m.Subject, m.Tag, m.State,
+		files, m.Wire, header, m.MIC, m.MDNMode, mdn, m.URL, nullID(m.RelatedID), m.Attempts,
+		unixNano(m.NextAttemptAt), m.LeaseOwner, unixNano(m.LeaseUntil), m.ClaimedFrom,
+		m.LastError, m.LastCode, unixNano(now), unixNano(now)).Scan(&id)
+	if err != nil {
+		return err
 	}
 	m.ID, m.CreatedAt, m.UpdatedAt = id, now, now
 	return nil

@@ -310,3 +310,55 @@ func testFindDuplicate(t *testing.T, s store.Store) {
 		})
 	}
 }
+
+// testCreateInbound: a received message and the job that delivers its asynchronous MDN are
+// written together, the job linked to the message and claimable; invalid input writes
+// nothing.
+func testCreateInbound(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	in := inbound("GATEWAY", "PARTNERX", messageID())
+	in.MDNMode = "async"
+	job := &store.Message{
+		Direction: store.Outbound, Kind: store.KindMDN, MessageID: messageID(), Station: "GATEWAY",
+		Partner: "PARTNERX", State: store.StateQueued, Wire: sha("mdn"), URL: "https://partner.example/mdn",
+		MDNMode: "none", NextAttemptAt: base(),
+	}
+	ev := &store.Event{Type: "received", Detail: "1 file(s)"}
+	if err := s.CreateInbound(ctx, in, job, ev); err != nil {
+		t.Fatalf("CreateInbound: %v", err)
+	}
+	if in.ID == 0 || job.ID == 0 || job.RelatedID != in.ID {
+		t.Fatalf("ids: message %d, job %d related to %d", in.ID, job.ID, job.RelatedID)
+	}
+	if got := get(t, s, job.ID); got.Kind != store.KindMDN || got.RelatedID != in.ID || got.State != store.StateQueued {
+		t.Fatalf("job read back: %+v", got)
+	}
+	evs, err := s.Events(ctx, "PARTNERX", "", 10, 0)
+	if err != nil || len(evs) != 1 || evs[0].MessageRow != in.ID || evs[0].Type != "received" {
+		t.Fatalf("events %+v, %v", evs, err)
+	}
+	claimed, err := s.Claim(ctx, store.ClaimRequest{Now: base().Add(time.Minute), Owner: "w", Lease: time.Minute, Limit: 10})
+	if err != nil || len(claimed) != 1 || claimed[0].ID != job.ID {
+		t.Fatalf("Claim = %v, %v; want the MDN job", claimed, err)
+	}
+
+	// Without a job: only the message.
+	alone := inbound("GATEWAY", "PARTNERX", messageID())
+	if err := s.CreateInbound(ctx, alone, nil, nil); err != nil || alone.ID == 0 {
+		t.Fatalf("CreateInbound without a job: id %d, %v", alone.ID, err)
+	}
+
+	// A bad job makes the whole call fail: the message is not written either.
+	lost := inbound("GATEWAY", "PARTNERX", messageID())
+	bad := *job
+	bad.ID, bad.Kind = 0, store.KindMessage
+	if err := s.CreateInbound(ctx, lost, &bad, nil); err == nil {
+		t.Fatal("CreateInbound accepted a job that is not an MDN")
+	}
+	if _, err := s.FindByMessageID(ctx, store.Inbound, lost.MessageID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the message of a failed CreateInbound was written: %v", err)
+	}
+	if err := s.CreateInbound(ctx, outbound("PARTNERX", base()), nil, nil); err == nil {
+		t.Fatal("CreateInbound accepted an outbound message")
+	}
+}

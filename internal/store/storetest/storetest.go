@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	}{
 		{"CreateAndGet", testCreateAndGet},
 		{"CreateRejectsInvalid", testCreateRejectsInvalid},
+		{"CreateInbound", testCreateInbound},
 		{"GetNotFound", testGetNotFound},
 		{"ListFilters", testListFilters},
 		{"ListPaging", testListPaging},

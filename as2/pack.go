@@ -249,21 +249,42 @@ type entity struct {
 	contentType string
 	header      []string // "Name: value" lines other than Content-Type
 	body        *Spool
+	head        []byte // the header block as written, blank line included; built by Open
 }
 
-// writeTo writes the entity as a MIME entity: headers, blank line, body.
-func (e *entity) writeTo(w io.Writer) error {
-	bw := bufio.NewWriterSize(w, 32<<10)
-	fmt.Fprintf(bw, "%s: %s\r\n", HeaderContentType, e.contentType)
-	for _, h := range e.header {
-		bw.WriteString(h)
-		bw.WriteString("\r\n")
+// Open returns a reader of the entity as a MIME entity: headers, blank line, body. The body
+// is read from its spool where it lies, so that wrapping a layer in headers does not copy
+// it into another spool.
+func (e *entity) Open() *io.SectionReader {
+	if e.head == nil {
+		h := make([]byte, 0, 256)
+		h = append(h, HeaderContentType+": "+e.contentType+"\r\n"...)
+		for _, line := range e.header {
+			h = append(h, line...)
+			h = append(h, "\r\n"...)
+		}
+		e.head = append(h, "\r\n"...)
 	}
-	bw.WriteString("\r\n")
-	if _, err := io.Copy(bw, e.body.Open()); err != nil {
-		return err
+	r := entityReaderAt{head: e.head, body: e.body}
+	return io.NewSectionReader(r, 0, int64(len(e.head))+e.body.Size())
+}
+
+// entityReaderAt reads a header block followed by a spooled body.
+type entityReaderAt struct {
+	head []byte
+	body *Spool
+}
+
+func (r entityReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	n := 0
+	if off < int64(len(r.head)) {
+		n = copy(p, r.head[off:])
+		if n == len(p) {
+			return n, nil
+		}
 	}
-	return bw.Flush()
+	m, err := r.body.ReadAt(p[n:], max(0, off-int64(len(r.head))))
+	return n + m, err
 }
 
 func (p *packer) pack(payloads []Payload) (*Message, error) {
@@ -300,10 +321,7 @@ func (p *packer) pack(payloads []Payload) (*Message, error) {
 		// the uncompressed entity), and the bare content otherwise.
 		var r io.Reader
 		if o.Encrypt != 0 || o.Compression != NoCompression {
-			r, err = p.entityReader(content)
-			if err != nil {
-				return nil, err
-			}
+			r = content.Open()
 		} else {
 			r = cur.body.Open()
 		}
@@ -367,7 +385,7 @@ func (p *packer) contentEntity(payloads []Payload) (*entity, error) {
 			return nil, fmt.Errorf("as2: payload %d: %w", i+1, err)
 		}
 		fmt.Fprintf(bw, "--%s\r\n", boundary)
-		if err := e.writeTo(bw); err != nil {
+		if _, err := io.Copy(bw, e.Open()); err != nil {
 			return nil, err
 		}
 		bw.WriteString("\r\n")
@@ -422,23 +440,10 @@ func FormatAttachment(filename string) string {
 	return v
 }
 
-// entityReader returns the entity as a MIME entity stream (headers and body).
-func (p *packer) entityReader(e *entity) (io.Reader, error) {
-	s := p.spool()
-	if err := e.writeTo(s); err != nil {
-		return nil, err
-	}
-	return s.Open(), nil
-}
-
 // compress wraps e in an application/pkcs7-mime; smime-type=compressed-data entity.
 func (p *packer) compress(e *entity) (*entity, error) {
-	in, err := p.entityReader(e)
-	if err != nil {
-		return nil, err
-	}
 	out := p.spool()
-	if err := cms.Compress(out, in); err != nil {
+	if err := cms.Compress(out, e.Open()); err != nil {
 		return nil, fmt.Errorf("as2: compressing: %w", err)
 	}
 	return &entity{
@@ -455,12 +460,8 @@ func (p *packer) compress(e *entity) (*entity, error) {
 // which is the MIC.
 func (p *packer) sign(e *entity) (*entity, []byte, error) {
 	o := p.opts
-	signedPart := p.spool()
-	if err := e.writeTo(signedPart); err != nil {
-		return nil, nil, err
-	}
 	body := p.spool()
-	ct, digest, err := writeSigned(body, signedPart, &signer{
+	ct, digest, err := writeSigned(body, e, &signer{
 		alg: o.Sign, pss: o.PSS, cert: o.Certificate, key: o.Key, now: p.now, rand: p.rand,
 	})
 	if err != nil {
@@ -473,12 +474,9 @@ func (p *packer) sign(e *entity) (*entity, []byte, error) {
 // authEnveloped-data for AES-GCM (RFC 8551 §3.2.2).
 func (p *packer) encrypt(e *entity) (*entity, error) {
 	o := p.opts
-	plain := p.spool()
-	if err := e.writeTo(plain); err != nil {
-		return nil, err
-	}
 	out := p.spool()
-	err := cms.Encrypt(out, plain.Open(), plain.Size(), o.Recipients, &cms.EncryptOptions{
+	plain := e.Open()
+	err := cms.Encrypt(out, plain, plain.Size(), o.Recipients, &cms.EncryptOptions{
 		Cipher: o.Encrypt, KeyTransport: o.KeyTransport, Rand: p.rand,
 	})
 	if err != nil {

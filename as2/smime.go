@@ -22,12 +22,18 @@ type signer struct {
 	rand io.Reader
 }
 
+// opener is a MIME entity that can be read any number of times: a *Spool, or an entity
+// being packed.
+type opener interface {
+	Open() *io.SectionReader
+}
+
 // writeSigned writes to w the body of a multipart/signed (RFC 1847 §2.1, RFC 5751 §3.5.3)
-// whose first part is the MIME entity in signedPart, exactly as it is, and whose second part
+// whose first part is the MIME entity signedPart, exactly as it is, and whose second part
 // is a detached CMS signature over it. It returns the multipart's Content-Type and the
 // digest of the signed entity, computed in the same pass as the signature (the MIC of a
 // signed message, RFC 4130 §7.3.1).
-func writeSigned(w io.Writer, signedPart *Spool, s *signer) (contentType string, digest []byte, err error) {
+func writeSigned(w io.Writer, signedPart opener, s *signer) (contentType string, digest []byte, err error) {
 	h := s.alg.Hash().New()
 	sig, err := cms.SignDetached(io.TeeReader(signedPart.Open(), h), s.cert, s.key, &cms.SignOptions{
 		Hash: s.alg.Hash(), PSS: s.pss, SigningTime: s.now(), Rand: s.rand,

@@ -533,7 +533,7 @@ func (p *packer) httpHeader(e *entity, msgID string, mdn MDNRequest) http.Header
 
 // writeBase64Lines writes b in base64 with CRLF-terminated lines of 76 characters
 // (RFC 2045 §6.8).
-func writeBase64Lines(w *bufio.Writer, b []byte) {
+func writeBase64Lines(w io.StringWriter, b []byte) {
 	enc := base64.StdEncoding.EncodeToString(b)
 	for len(enc) > 76 {
 		w.WriteString(enc[:76])

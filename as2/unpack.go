@@ -301,7 +301,11 @@ func (u *unpacker) openCMS(cur *part) (*part, cms.ContentType, error) {
 		}
 		u.in.Layers = append(u.in.Layers, Layer{Type: typ, Signer: signer})
 		out.Write(sd.Content)
-		u.in.MIC = u.digest(signer.Hash, sd.Content)
+		if alg := u.micAlg(signer.Hash); alg == signer.Hash {
+			u.in.MIC = MIC{Digest: signer.Digest, Alg: alg}
+		} else {
+			u.in.MIC = u.digest(signer.Hash, sd.Content)
+		}
 	default:
 		return nil, 0, fail("mime", DescUnexpectedProcessingError, fmt.Errorf("application/pkcs7-mime holds %s, which AS2 does not use", typ))
 	}
@@ -395,32 +399,28 @@ func (u *unpacker) verifyMultipart(cur *part) (*part, error) {
 	return u.entityIn(signedPart)
 }
 
-// verifyOver verifies sd over content and computes the MIC over the same bytes in one pass.
+// verifyOver verifies sd over content and returns the MIC of the same bytes: the content is
+// read once, by Verify.
 func (u *unpacker) verifyOver(sd *cms.SignedData, content io.Reader) (*cms.Signer, MIC, error) {
-	// The signer's digest is known only after verification; hash with the sender's offer and
-	// with every other AS2 algorithm it may turn out to be, to read the content once.
-	algs := []crypto.Hash{crypto.SHA1, crypto.SHA256, crypto.SHA384, crypto.SHA512}
-	hs := map[crypto.Hash]hash.Hash{}
-	ws := make([]io.Writer, 0, len(algs))
-	if a := u.micAlg(0); len(u.opts.MICAlgs) > 0 {
-		hs[a] = a.New()
-		ws = append(ws, hs[a])
-	} else {
-		for _, a := range algs {
-			hs[a] = a.New()
-			ws = append(ws, hs[a])
+	// Without an offer from the sender, the MIC uses the signature's digest, which Verify
+	// computes anyway (Signer.Digest). An offered algorithm that the signature does not use
+	// is hashed alongside, in the same pass.
+	var offered hash.Hash
+	if len(u.opts.MICAlgs) > 0 && u.opts.MICAlgs[0].Valid() {
+		alg := u.opts.MICAlgs[0].Hash()
+		if algs := sd.DigestAlgorithms(); len(algs) != 1 || algs[0] != alg {
+			offered = alg.New()
+			content = io.TeeReader(content, offered)
 		}
 	}
-	signer, err := sd.Verify(io.TeeReader(content, io.MultiWriter(ws...)), u.opts.Trusted)
+	signer, err := sd.Verify(content, u.opts.Trusted)
 	if err != nil {
 		return nil, MIC{}, err
 	}
-	alg := u.micAlg(signer.Hash)
-	h, ok := hs[alg]
-	if !ok {
-		return nil, MIC{}, fmt.Errorf("as2: no digest for %v", alg)
+	if offered != nil {
+		return signer, MIC{Digest: offered.Sum(nil), Alg: u.micAlg(0)}, nil
 	}
-	return signer, MIC{Digest: h.Sum(nil), Alg: alg}, nil
+	return signer, MIC{Digest: signer.Digest, Alg: signer.Hash}, nil
 }
 
 // crlfHeader returns the spooled entity with CRLF line ends restored in its header block,

@@ -74,6 +74,9 @@ type Signer struct {
 	PSS bool
 	// SigningTime is the signing-time attribute; zero when absent or unreadable.
 	SigningTime time.Time
+	// Digest is the digest of the content under Hash, which the signature covers: the MIC
+	// of an AS2 message signed with that digest, without hashing the content again.
+	Digest []byte
 }
 
 // Reasons a VerifyError gives.
@@ -516,6 +519,20 @@ func (sd *SignedData) Verify(content io.Reader, trusted []*x509.Certificate) (*S
 	return nil, firstErr
 }
 
+// DigestAlgorithms returns the digest algorithms Verify will hash the content with: those of
+// the signers whose algorithms are supported, each once, in the order the signers come. A
+// caller that needs the content's digest under one of them (AS2's MIC) finds it in
+// Signer.Digest instead of hashing the content a second time.
+func (sd *SignedData) DigestAlgorithms() []crypto.Hash {
+	var algs []crypto.Hash
+	for _, si := range sd.signers {
+		if si.algErr == nil && !slices.Contains(algs, si.hash) {
+			algs = append(algs, si.hash)
+		}
+	}
+	return algs
+}
+
 // contentDigest is the digest of the content under one algorithm.
 type contentDigest struct {
 	hash crypto.Hash
@@ -532,11 +549,9 @@ func (sd *SignedData) digestContent(content io.Reader) ([]contentDigest, error) 
 	}
 	var hashes []hash.Hash
 	var digests []contentDigest
-	for _, si := range sd.signers {
-		if si.algErr == nil && !slices.ContainsFunc(digests, func(d contentDigest) bool { return d.hash == si.hash }) {
-			digests = append(digests, contentDigest{hash: si.hash})
-			hashes = append(hashes, si.hash.New())
-		}
+	for _, alg := range sd.DigestAlgorithms() {
+		digests = append(digests, contentDigest{hash: alg})
+		hashes = append(hashes, alg.New())
 	}
 	if len(hashes) == 0 {
 		return nil, nil
@@ -591,7 +606,7 @@ func (sd *SignedData) verifySigner(si *signerInfo, digests []contentDigest, trus
 		}
 		err := si.check(c, sd.contentType, digest, signed)
 		if err == nil {
-			return si.result(c), nil
+			return si.result(c, digest), nil
 		}
 		if firstErr == nil {
 			firstErr = err
@@ -612,7 +627,7 @@ func (sd *SignedData) verifySigner(si *signerInfo, digests []contentDigest, trus
 		}
 		err := si.check(c, sd.contentType, digest, signed)
 		if err == nil {
-			return si.result(c), nil
+			return si.result(c, digest), nil
 		}
 		var ve *VerifyError
 		if errors.As(err, &ve) && ve.Reason != ReasonSignatureInvalid && ve.Reason != ReasonUnsupportedAlgorithm {
@@ -675,8 +690,8 @@ func (si *signerInfo) check(cert *x509.Certificate, eContentType asn1.ObjectIden
 	return nil
 }
 
-func (si *signerInfo) result(cert *x509.Certificate) *Signer {
-	return &Signer{Certificate: cert, Hash: si.hash, PSS: si.pss != nil, SigningTime: si.signingTime}
+func (si *signerInfo) result(cert *x509.Certificate, digest []byte) *Signer {
+	return &Signer{Certificate: cert, Hash: si.hash, PSS: si.pss != nil, SigningTime: si.signingTime, Digest: digest}
 }
 
 // nameString spells a DER Name as crypto/x509 does, or in hex when it does not parse.

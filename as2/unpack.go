@@ -266,7 +266,9 @@ func (u *unpacker) openCMS(cur *part) (*part, cms.ContentType, error) {
 	if err != nil {
 		return nil, 0, fail("mime", DescUnexpectedProcessingError, err)
 	}
-	br := bufio.NewReaderSize(der, 64<<10)
+	// The CMS decoder reads through this buffer (cms.Decrypt and cms.Decompress take a
+	// *bufio.Reader as their own): 64 KiB, or less for a small body.
+	br := bufio.NewReaderSize(der, int(min(64<<10, max(4<<10, cur.body.Size()))))
 	prefix, _ := br.Peek(64)
 	typ, err := cms.Identify(prefix)
 	if err != nil {

@@ -23,6 +23,7 @@ type Spool struct {
 	dir    string
 	memMax int
 	mem    []byte // the contents while they are in memory
+	lent   bool   // Bytes handed mem out: it must not be recycled
 	f      *os.File
 	size   int64
 	closed bool
@@ -112,11 +113,12 @@ func (s *Spool) ReadFrom(r io.Reader) (int64, error) {
 func (s *Spool) Size() int64 { return s.size }
 
 // Bytes returns the contents when they are held in memory, and false when they are in a file.
-// The slice is valid until the next Write.
+// The slice is valid until the next Write; Close leaves it alone.
 func (s *Spool) Bytes() ([]byte, bool) {
 	if s.f != nil {
 		return nil, false
 	}
+	s.lent = true
 	return s.mem, true
 }
 
@@ -150,8 +152,10 @@ func (s *Spool) Close() error {
 		return nil
 	}
 	s.closed = true
-	// The memory is left to the collector, not recycled: a caller may still hold what Bytes
-	// returned.
+	// Memory that Bytes handed out is left to the collector: its caller may still hold it.
+	if !s.lent {
+		putBuffer(s.mem)
+	}
 	s.mem = nil
 	if s.f != nil {
 		return s.f.Close()
@@ -164,10 +168,11 @@ const spoolChunk = 64 << 10
 
 var chunkPool = sync.Pool{New: func() any { b := make([]byte, spoolChunk); return &b }}
 
-// Memory buffers are recycled when a spool outgrows them or spills to its file: every layer
-// of a large message fills one up to the memory limit before it spills, and allocating (and
-// zeroing) those afresh each time cost a third of the time of packing and unpacking a 1 MB
-// message. They are pooled by size class: class k holds buffers of at least 1<<k bytes.
+// Memory buffers are recycled when a spool outgrows them, spills to its file, or is closed
+// without Bytes having lent them out: every layer of a large message fills one up to the
+// memory limit, and allocating (and zeroing) those afresh each time cost a third of the time
+// of packing and unpacking a 1 MB message. They are pooled by size class: class k holds
+// buffers of at least 1<<k bytes.
 const (
 	minPooledClass = 12 // 4 KiB: smaller buffers are cheap to allocate
 	maxPooledClass = 26 // 64 MiB

@@ -175,3 +175,26 @@ func TestSpoolCloseAndErrors(t *testing.T) {
 		t.Fatalf("Write spilling into a missing folder = %v", err)
 	}
 }
+
+// Close recycles a spool's memory unless Bytes lent it out: what Bytes returned stays intact
+// after Close, whatever other spools write.
+func TestSpoolBytesSurviveClose(t *testing.T) {
+	t.Parallel()
+	const n = 64 << 10
+	want := spoolContent(n, 7)
+	lender := NewSpool("", 2*n)
+	lender.Write(want)
+	lent, ok := lender.Bytes()
+	if !ok {
+		t.Fatal("the spool is not in memory")
+	}
+	lender.Close()
+	for i := range 20 {
+		s := NewSpool("", 2*n)
+		s.Write(spoolContent(n, byte(i)))
+		s.Close()
+	}
+	if !bytes.Equal(lent, want) {
+		t.Fatal("the bytes Bytes returned changed after Close")
+	}
+}

@@ -60,8 +60,7 @@ func (s *Spool) Write(p []byte) (int, error) {
 			f.Close()
 			return 0, fmt.Errorf("as2: spooling to disk: %w", err)
 		}
-		putBuffer(s.mem)
-		s.mem = nil
+		s.dropMem()
 		s.f = f
 	}
 	if s.f != nil {
@@ -72,7 +71,7 @@ func (s *Spool) Write(p []byte) (int, error) {
 	if len(s.mem)+len(p) > cap(s.mem) {
 		grown := getBuffer(max(2*cap(s.mem), len(s.mem)+len(p)))
 		grown = append(grown, s.mem...)
-		putBuffer(s.mem)
+		s.dropMem()
 		s.mem = grown
 	}
 	s.mem = append(s.mem, p...)
@@ -113,7 +112,8 @@ func (s *Spool) ReadFrom(r io.Reader) (int64, error) {
 func (s *Spool) Size() int64 { return s.size }
 
 // Bytes returns the contents when they are held in memory, and false when they are in a file.
-// The slice is valid until the next Write; Close leaves it alone.
+// The slice does not show later writes, and nothing else ever writes to it: the spool does
+// not recycle memory it has handed out.
 func (s *Spool) Bytes() ([]byte, bool) {
 	if s.f != nil {
 		return nil, false
@@ -152,15 +152,20 @@ func (s *Spool) Close() error {
 		return nil
 	}
 	s.closed = true
-	// Memory that Bytes handed out is left to the collector: its caller may still hold it.
-	if !s.lent {
-		putBuffer(s.mem)
-	}
-	s.mem = nil
+	s.dropMem()
 	if s.f != nil {
 		return s.f.Close()
 	}
 	return nil
+}
+
+// dropMem lets go of the memory buffer, recycling it unless Bytes handed it out: its caller
+// may still hold it.
+func (s *Spool) dropMem() {
+	if !s.lent {
+		putBuffer(s.mem)
+	}
+	s.mem, s.lent = nil, false
 }
 
 // spoolChunk is the size of the chunks ReadFrom writes.
@@ -168,10 +173,10 @@ const spoolChunk = 64 << 10
 
 var chunkPool = sync.Pool{New: func() any { b := make([]byte, spoolChunk); return &b }}
 
-// Memory buffers are recycled when a spool outgrows them, spills to its file, or is closed
-// without Bytes having lent them out: every layer of a large message fills one up to the
-// memory limit, and allocating (and zeroing) those afresh each time cost a third of the time
-// of packing and unpacking a 1 MB message. They are pooled by size class: class k holds
+// Memory buffers are recycled when a spool outgrows them, spills to its file, or is closed,
+// unless Bytes lent them out: every layer of a large message fills one up to the memory
+// limit, and allocating (and zeroing) those afresh each time cost a third of the time of
+// packing and unpacking a 1 MB message. They are pooled by size class: class k holds
 // buffers of at least 1<<k bytes.
 const (
 	minPooledClass = 12 // 4 KiB: smaller buffers are cheap to allocate

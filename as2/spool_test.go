@@ -176,25 +176,40 @@ func TestSpoolCloseAndErrors(t *testing.T) {
 	}
 }
 
-// Close recycles a spool's memory unless Bytes lent it out: what Bytes returned stays intact
-// after Close, whatever other spools write.
-func TestSpoolBytesSurviveClose(t *testing.T) {
+// A spool recycles its memory when it grows, spills or closes, but never memory that Bytes
+// lent out: what Bytes returned stays intact whatever the spool and others write afterwards.
+func TestSpoolBytesStayIntact(t *testing.T) {
 	t.Parallel()
 	const n = 64 << 10
-	want := spoolContent(n, 7)
-	lender := NewSpool("", 2*n)
-	lender.Write(want)
-	lent, ok := lender.Bytes()
-	if !ok {
-		t.Fatal("the spool is not in memory")
-	}
-	lender.Close()
-	for i := range 20 {
-		s := NewSpool("", 2*n)
-		s.Write(spoolContent(n, byte(i)))
-		s.Close()
-	}
-	if !bytes.Equal(lent, want) {
-		t.Fatal("the bytes Bytes returned changed after Close")
+	for _, then := range []string{"close", "grow", "spill"} {
+		t.Run(then, func(t *testing.T) {
+			t.Parallel()
+			want := spoolContent(n, 7)
+			lender := NewSpool(t.TempDir(), 4*n)
+			defer lender.Close()
+			lender.Write(want)
+			lent, ok := lender.Bytes()
+			if !ok {
+				t.Fatal("the spool is not in memory")
+			}
+			switch then {
+			case "close":
+				lender.Close()
+			case "grow":
+				lender.Write(spoolContent(2*n, 8))
+			case "spill":
+				lender.Write(spoolContent(4*n, 8))
+			}
+			for i := range 20 {
+				s := NewSpool("", 8*n)
+				for range 8 {
+					s.Write(spoolContent(n, byte(i)))
+				}
+				s.Close()
+			}
+			if !bytes.Equal(lent, want) {
+				t.Fatalf("the bytes Bytes returned changed after %s", then)
+			}
+		})
 	}
 }

@@ -251,21 +251,42 @@ type entity struct {
 	contentType string
 	header      []string // "Name: value" lines other than Content-Type
 	body        *Spool
+	head        []byte // the header block as written, blank line included; built by Open
 }
 
-// writeTo writes the entity as a MIME entity: headers, blank line, body.
-func (e *entity) writeTo(w io.Writer) error {
-	bw := bufio.NewWriterSize(w, 32<<10)
-	fmt.Fprintf(bw, "%s: %s\r\n", HeaderContentType, e.contentType)
-	for _, h := range e.header {
-		bw.WriteString(h)
-		bw.WriteString("\r\n")
+// Open returns a reader of the entity as a MIME entity: headers, blank line, body. The body
+// is read from its spool where it lies, so that wrapping a layer in headers does not copy
+// it into another spool.
+func (e *entity) Open() *io.SectionReader {
+	if e.head == nil {
+		h := make([]byte, 0, 256)
+		h = append(h, HeaderContentType+": "+e.contentType+"\r\n"...)
+		for _, line := range e.header {
+			h = append(h, line...)
+			h = append(h, "\r\n"...)
+		}
+		e.head = append(h, "\r\n"...)
 	}
-	bw.WriteString("\r\n")
-	if _, err := io.Copy(bw, e.body.Open()); err != nil {
-		return err
+	r := entityReaderAt{head: e.head, body: e.body}
+	return io.NewSectionReader(r, 0, int64(len(e.head))+e.body.Size())
+}
+
+// entityReaderAt reads a header block followed by a spooled body.
+type entityReaderAt struct {
+	head []byte
+	body *Spool
+}
+
+func (r entityReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	n := 0
+	if off < int64(len(r.head)) {
+		n = copy(p, r.head[off:])
+		if n == len(p) {
+			return n, nil
+		}
 	}
-	return bw.Flush()
+	m, err := r.body.ReadAt(p[n:], max(0, off-int64(len(r.head))))
+	return n + m, err
 }
 
 func (p *packer) pack(payloads []Payload) (*Message, error) {
@@ -307,10 +328,7 @@ func (p *packer) pack(payloads []Payload) (*Message, error) {
 		// the uncompressed entity), and the bare content otherwise.
 		var r io.Reader
 		if o.Encrypt != 0 || o.Compression != NoCompression {
-			r, err = p.entityReader(content)
-			if err != nil {
-				return nil, err
-			}
+			r = content.Open()
 		} else {
 			r = cur.body.Open()
 		}
@@ -375,7 +393,7 @@ func (p *packer) contentEntity(payloads []Payload) (*entity, error) {
 			return nil, fmt.Errorf("as2: payload %d: %w", i+1, err)
 		}
 		fmt.Fprintf(bw, "--%s\r\n", boundary)
-		if err := e.writeTo(bw); err != nil {
+		if _, err := io.Copy(bw, e.Open()); err != nil {
 			return nil, err
 		}
 		bw.WriteString("\r\n")
@@ -430,23 +448,10 @@ func FormatAttachment(filename string) string {
 	return v
 }
 
-// entityReader returns the entity as a MIME entity stream (headers and body).
-func (p *packer) entityReader(e *entity) (io.Reader, error) {
-	s := p.spool()
-	if err := e.writeTo(s); err != nil {
-		return nil, err
-	}
-	return s.Open(), nil
-}
-
 // compress wraps e in an application/pkcs7-mime; smime-type=compressed-data entity.
 func (p *packer) compress(e *entity) (*entity, error) {
-	in, err := p.entityReader(e)
-	if err != nil {
-		return nil, err
-	}
 	out := p.spool()
-	if err := cms.Compress(out, in); err != nil {
+	if err := cms.Compress(out, e.Open()); err != nil {
 		return nil, fmt.Errorf("as2: compressing: %w", err)
 	}
 	return &entity{
@@ -461,28 +466,24 @@ func (p *packer) compress(e *entity) (*entity, error) {
 
 // sign wraps e in a multipart/signed and returns it with the signed entity and its digest,
 // which is the MIC in the signature's algorithm.
-func (p *packer) sign(e *entity) (*entity, *Spool, []byte, error) {
+func (p *packer) sign(e *entity) (*entity, *entity, []byte, error) {
 	o := p.opts
-	signedPart := p.spool()
-	if err := e.writeTo(signedPart); err != nil {
-		return nil, nil, nil, err
-	}
 	body := p.spool()
-	ct, digest, err := writeSigned(body, signedPart, &signer{
+	ct, digest, err := writeSigned(body, e, &signer{
 		alg: o.Sign, pss: o.PSS, cert: o.Certificate, key: o.Key, now: p.now, rand: p.rand,
 	})
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return &entity{contentType: ct, body: body}, signedPart, digest, nil
+	return &entity{contentType: ct, body: body}, e, digest, nil
 }
 
 // offeredMICs returns the MIC a signed message expects, in the signature's algorithm
 // (RFC 4130 §7.4.3), and, when the algorithms offered for the receipt differ from it, the
 // MIC in each of them too, for receivers that answer in the offered one. sig is the MIC in
-// the signature's algorithm, computed while signing; the others digest signedPart again, in
-// one pass.
-func offeredMICs(signedPart *Spool, sig MIC, offers []MICAlg) (MIC, []MIC, error) {
+// the signature's algorithm, computed while signing; the others digest the signed entity
+// again, in one pass.
+func offeredMICs(signed *entity, sig MIC, offers []MICAlg) (MIC, []MIC, error) {
 	var algs []MICAlg
 	for _, a := range offers {
 		if a.Valid() && a.Hash() != sig.Alg && !slices.Contains(algs, a) {
@@ -498,7 +499,7 @@ func offeredMICs(signedPart *Spool, sig MIC, offers []MICAlg) (MIC, []MIC, error
 		hs[i] = a.Hash().New()
 		ws[i] = hs[i]
 	}
-	if _, err := io.Copy(io.MultiWriter(ws...), signedPart.Open()); err != nil {
+	if _, err := io.Copy(io.MultiWriter(ws...), signed.Open()); err != nil {
 		return MIC{}, nil, err
 	}
 	mics := []MIC{sig}
@@ -512,12 +513,9 @@ func offeredMICs(signedPart *Spool, sig MIC, offers []MICAlg) (MIC, []MIC, error
 // authEnveloped-data for AES-GCM (RFC 8551 §3.2.2).
 func (p *packer) encrypt(e *entity) (*entity, error) {
 	o := p.opts
-	plain := p.spool()
-	if err := e.writeTo(plain); err != nil {
-		return nil, err
-	}
 	out := p.spool()
-	err := cms.Encrypt(out, plain.Open(), plain.Size(), o.Recipients, &cms.EncryptOptions{
+	plain := e.Open()
+	err := cms.Encrypt(out, plain, plain.Size(), o.Recipients, &cms.EncryptOptions{
 		Cipher: o.Encrypt, KeyTransport: o.KeyTransport, Rand: p.rand,
 	})
 	if err != nil {
@@ -574,7 +572,7 @@ func (p *packer) httpHeader(e *entity, msgID string, mdn MDNRequest) http.Header
 
 // writeBase64Lines writes b in base64 with CRLF-terminated lines of 76 characters
 // (RFC 2045 §6.8).
-func writeBase64Lines(w *bufio.Writer, b []byte) {
+func writeBase64Lines(w io.StringWriter, b []byte) {
 	enc := base64.StdEncoding.EncodeToString(b)
 	for len(enc) > 76 {
 		w.WriteString(enc[:76])

@@ -1,11 +1,12 @@
 package as2
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"os"
+	"sync"
 )
 
 // DefaultSpoolMemory is how much of one intermediate layer a Spool keeps in memory before it
@@ -21,7 +22,8 @@ const DefaultSpoolMemory = 1 << 20
 type Spool struct {
 	dir    string
 	memMax int
-	buf    bytes.Buffer
+	mem    []byte // the contents while they are in memory
+	lent   bool   // Bytes handed mem out: it must not be recycled
 	f      *os.File
 	ra     io.ReaderAt // the contents of a read-only spool made by SpoolReaderAt
 	size   int64
@@ -39,10 +41,7 @@ func NewSpool(dir string, memMax int) *Spool {
 
 // SpoolBytes returns a spool holding b, kept in memory.
 func SpoolBytes(b []byte) *Spool {
-	s := &Spool{memMax: len(b) + 1}
-	s.buf.Write(b)
-	s.size = int64(len(b))
-	return s
+	return &Spool{memMax: len(b) + 1, mem: append([]byte(nil), b...), size: int64(len(b))}
 }
 
 // SpoolReaderAt returns a read-only spool over size bytes of r, such as a stored wire
@@ -59,7 +58,7 @@ func (s *Spool) Write(p []byte) (int, error) {
 	if s.ra != nil {
 		return 0, errors.New("as2: write to a read-only spool")
 	}
-	if s.f == nil && s.buf.Len()+len(p) > s.memMax {
+	if s.f == nil && len(s.mem)+len(p) > s.memMax {
 		f, err := os.CreateTemp(s.dir, "as2-spool-*")
 		if err != nil {
 			return 0, fmt.Errorf("as2: spooling to disk: %w", err)
@@ -67,38 +66,70 @@ func (s *Spool) Write(p []byte) (int, error) {
 		// The file is an anonymous scratch area: unlink it now so that nothing is left
 		// behind if the process dies before Close.
 		os.Remove(f.Name())
-		if _, err := f.Write(s.buf.Bytes()); err != nil {
+		if _, err := f.Write(s.mem); err != nil {
 			f.Close()
 			return 0, fmt.Errorf("as2: spooling to disk: %w", err)
 		}
-		s.buf = bytes.Buffer{}
+		s.dropMem()
 		s.f = f
 	}
-	var n int
-	var err error
 	if s.f != nil {
-		n, err = s.f.Write(p)
-	} else {
-		n, err = s.buf.Write(p)
+		n, err := s.f.Write(p)
+		s.size += int64(n)
+		return n, err
 	}
-	s.size += int64(n)
-	return n, err
+	if len(s.mem)+len(p) > cap(s.mem) {
+		grown := getBuffer(max(2*cap(s.mem), len(s.mem)+len(p)))
+		grown = append(grown, s.mem...)
+		s.dropMem()
+		s.mem = grown
+	}
+	s.mem = append(s.mem, p...)
+	s.size += int64(len(p))
+	return len(p), nil
 }
 
 // ReadFrom copies r into the spool.
+//
+// It gathers r's reads into chunks of spoolChunk bytes before writing them: a reader that
+// returns a line at a time, like a multipart part, would otherwise make one write system
+// call per line once the spool is a file.
 func (s *Spool) ReadFrom(r io.Reader) (int64, error) {
-	return io.Copy(struct{ io.Writer }{s}, r)
+	bp := chunkPool.Get().(*[]byte)
+	defer chunkPool.Put(bp)
+	buf := *bp
+	var total int64
+	for {
+		n, err := io.ReadFull(r, buf)
+		if n > 0 {
+			m, werr := s.Write(buf[:n])
+			total += int64(m)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		switch err {
+		case nil:
+		case io.EOF, io.ErrUnexpectedEOF:
+			return total, nil
+		default:
+			return total, err
+		}
+	}
 }
 
 // Size is the number of bytes written.
 func (s *Spool) Size() int64 { return s.size }
 
 // Bytes returns the contents when they are held in memory, and false when they are in a file.
+// The slice does not show later writes, and nothing else ever writes to it: the spool does
+// not recycle memory it has handed out.
 func (s *Spool) Bytes() ([]byte, bool) {
 	if s.f != nil || s.ra != nil {
 		return nil, false
 	}
-	return s.buf.Bytes(), true
+	s.lent = true
+	return s.mem, true
 }
 
 // ReadAt reads from the written contents.
@@ -119,7 +150,17 @@ func (s *Spool) ReadAt(p []byte, off int64) (int, error) {
 	if s.f != nil {
 		return s.f.ReadAt(p, off)
 	}
-	return bytes.NewReader(s.buf.Bytes()).ReadAt(p, off)
+	if off < 0 {
+		return 0, errors.New("as2: spool read at a negative offset")
+	}
+	if off >= int64(len(s.mem)) {
+		return 0, io.EOF
+	}
+	n := copy(p, s.mem[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
 }
 
 // Open returns a reader over the whole contents; several may be open at once.
@@ -134,9 +175,56 @@ func (s *Spool) Close() error {
 		return nil
 	}
 	s.closed = true
-	s.buf = bytes.Buffer{}
+	s.dropMem()
 	if s.f != nil {
 		return s.f.Close()
 	}
 	return nil
+}
+
+// dropMem lets go of the memory buffer, recycling it unless Bytes handed it out: its caller
+// may still hold it.
+func (s *Spool) dropMem() {
+	if !s.lent {
+		putBuffer(s.mem)
+	}
+	s.mem, s.lent = nil, false
+}
+
+// spoolChunk is the size of the chunks ReadFrom writes.
+const spoolChunk = 64 << 10
+
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, spoolChunk); return &b }}
+
+// Memory buffers are recycled when a spool outgrows them, spills to its file, or is closed,
+// unless Bytes lent them out: every layer of a large message fills one up to the memory
+// limit, and allocating (and zeroing) those afresh each time cost a third of the time of
+// packing and unpacking a 1 MB message. They are pooled by size class: class k holds
+// buffers of at least 1<<k bytes.
+const (
+	minPooledClass = 12 // 4 KiB: smaller buffers are cheap to allocate
+	maxPooledClass = 26 // 64 MiB
+)
+
+var bufferPools [maxPooledClass + 1]sync.Pool
+
+// getBuffer returns an empty buffer with room for at least n bytes.
+func getBuffer(n int) []byte {
+	k := bits.Len(uint(n - 1)) // the smallest k with 1<<k >= n
+	if k < minPooledClass || k > maxPooledClass {
+		return make([]byte, 0, n)
+	}
+	if b, ok := bufferPools[k].Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, 1<<k)
+}
+
+// putBuffer gives b back for reuse; nobody may use it afterwards.
+func putBuffer(b []byte) {
+	k := bits.Len(uint(cap(b))) - 1 // the largest k with 1<<k <= cap(b)
+	if k < minPooledClass || k > maxPooledClass {
+		return
+	}
+	bufferPools[k].Put(&b)
 }

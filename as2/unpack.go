@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"net/http"
 	"strings"
@@ -270,7 +269,9 @@ func (u *unpacker) openCMS(cur *part) (*part, cms.ContentType, error) {
 	if err != nil {
 		return nil, 0, fail("mime", DescUnexpectedProcessingError, err)
 	}
-	br := bufio.NewReaderSize(der, 64<<10)
+	// The CMS decoder reads through this buffer (cms.Decrypt and cms.Decompress take a
+	// *bufio.Reader as their own): 64 KiB, or less for a small body.
+	br := bufio.NewReaderSize(der, int(min(64<<10, max(4<<10, cur.body.Size()))))
 	prefix, _ := br.Peek(64)
 	typ, err := cms.Identify(prefix)
 	if err != nil {
@@ -305,7 +306,11 @@ func (u *unpacker) openCMS(cur *part) (*part, cms.ContentType, error) {
 		}
 		u.in.Layers = append(u.in.Layers, Layer{Type: typ, Signer: signer})
 		out.Write(sd.Content)
-		u.in.MIC = u.digest(signer.Hash, sd.Content)
+		if alg := u.micAlg(signer.Hash); alg == signer.Hash {
+			u.in.MIC = MIC{Digest: signer.Digest, Alg: alg}
+		} else {
+			u.in.MIC = u.digest(signer.Hash, sd.Content)
+		}
 	default:
 		return nil, 0, fail("mime", DescUnexpectedProcessingError, fmt.Errorf("application/pkcs7-mime holds %s, which AS2 does not use", typ))
 	}
@@ -399,27 +404,15 @@ func (u *unpacker) verifyMultipart(cur *part) (*part, error) {
 	return u.entityIn(signedPart)
 }
 
-// verifyOver verifies sd over content and computes the MIC over the same bytes in one pass.
+// verifyOver verifies sd over content and returns the MIC of the same bytes, in the
+// signature's digest (RFC 4130 §7.4.3), which Verify computes anyway: the content is read
+// once.
 func (u *unpacker) verifyOver(sd *cms.SignedData, content io.Reader) (*cms.Signer, MIC, error) {
-	// The signer's digest, which the MIC uses, is known only after verification: hash with
-	// every AS2 algorithm it may turn out to be, to read the content once.
-	algs := []crypto.Hash{crypto.SHA1, crypto.SHA256, crypto.SHA384, crypto.SHA512}
-	hs := map[crypto.Hash]hash.Hash{}
-	ws := make([]io.Writer, 0, len(algs))
-	for _, a := range algs {
-		hs[a] = a.New()
-		ws = append(ws, hs[a])
-	}
-	signer, err := sd.Verify(io.TeeReader(content, io.MultiWriter(ws...)), u.opts.Trusted)
+	signer, err := sd.Verify(content, u.opts.Trusted)
 	if err != nil {
 		return nil, MIC{}, err
 	}
-	alg := u.micAlg(signer.Hash)
-	h, ok := hs[alg]
-	if !ok {
-		return nil, MIC{}, fmt.Errorf("as2: no digest for %v", alg)
-	}
-	return signer, MIC{Digest: h.Sum(nil), Alg: alg}, nil
+	return signer, MIC{Digest: signer.Digest, Alg: signer.Hash}, nil
 }
 
 // crlfHeader returns the spooled entity with CRLF line ends restored in its header block,

@@ -66,7 +66,11 @@ func cbcCiphertextLen(size int64, blockSize int) int64 {
 // other failures, or took longer on one, would be a padding oracle.
 func decryptCBC(w io.Writer, src io.Reader, mode cipher.BlockMode) error {
 	bs := mode.BlockSize()
-	buf := make([]byte, envChunk+bs)
+	chunk := envChunk
+	if p, ok := src.(*primitiveOctets); ok && p.left < envChunk {
+		chunk = int(p.left) // the buffer is then larger than the ciphertext: one read
+	}
+	buf := make([]byte, chunk+bs)
 	n := 0 // bytes buffered
 	for {
 		m, err := io.ReadFull(src, buf[n:])

@@ -1,6 +1,7 @@
 package cms
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/asn1"
 	"fmt"
@@ -54,7 +55,8 @@ func contentTypeOf(oid asn1.ObjectIdentifier) ContentType {
 // Identify reads the start of a ContentInfo (BER or DER) and reports its content type. It
 // needs only the first few dozen bytes, so a caller may pass a prefix of a large message.
 func Identify(prefix []byte) (ContentType, error) {
-	d := newDecoder(bytes.NewReader(prefix), 0)
+	// A buffer the size of the prefix: newDecoder's default is made for whole messages.
+	d := newDecoder(bufio.NewReaderSize(bytes.NewReader(prefix), len(prefix)), 0)
 	oid, err := d.contentInfoStart()
 	if err != nil {
 		return TypeUnknown, err

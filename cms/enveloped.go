@@ -329,7 +329,13 @@ func sealStream(out io.Writer, content io.Reader, size int64, s envSealer, block
 	if size >= 0 {
 		src = io.LimitReader(content, size)
 	}
-	buf := make([]byte, envChunk, envChunk+blockSize)
+	chunk := envChunk
+	if size >= 0 && size < envChunk {
+		// Small content in one chunk, longer than the content so that the first read
+		// is the last: a whole envChunk would be 32 KiB allocated for a 1 KB message.
+		chunk = int(size/int64(blockSize)+1) * blockSize
+	}
+	buf := make([]byte, chunk, chunk+blockSize)
 	var total int64
 	for {
 		n, err := io.ReadFull(src, buf)

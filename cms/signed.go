@@ -80,6 +80,20 @@ func SignDetached(content io.Reader, cert *x509.Certificate, key crypto.Signer, 
 	return p.sign(h.Sum(make([]byte, 0, 64)), nil, false)
 }
 
+// SignDetachedDigest is SignDetached for content the caller has already hashed with
+// opts.Hash (SHA-256 when opts is nil or its Hash is zero). AS2 needs that same digest as
+// its MIC (RFC 4130 §7.3.1), and hashing once saves a pass over a large payload.
+func SignDetachedDigest(digest []byte, cert *x509.Certificate, key crypto.Signer, opts *SignOptions) ([]byte, error) {
+	p, err := newSignParams(cert, key, opts)
+	if err != nil {
+		return nil, err
+	}
+	if len(digest) != p.hash.Size() {
+		return nil, fmt.Errorf("cms: the content digest is %d bytes, a %v digest is %d", len(digest), p.hash, p.hash.Size())
+	}
+	return p.sign(digest, nil, false)
+}
+
 // Sign returns the DER of a ContentInfo holding a SignedData that encapsulates content
 // (eContentType id-data).
 func Sign(content []byte, cert *x509.Certificate, key crypto.Signer, opts *SignOptions) ([]byte, error) {

@@ -1,0 +1,72 @@
+package as2
+
+import (
+	"crypto"
+	"io"
+	"strings"
+	"testing"
+)
+
+// The MIC of a signed message is computed in the pass that verifies the signature, always
+// with the signature's digest, whatever the sender offered for the receipt (RFC 4130
+// §7.4.3: "the same as that used on the message that was signed").
+func TestUnpackSignedMICAlgorithm(t *testing.T) {
+	t.Parallel()
+	p := newPair(t)
+	cases := []struct {
+		name  string
+		sign  MICAlg
+		offer []MICAlg
+		want  crypto.Hash
+	}{
+		{name: "no offer", sign: MICAlgSHA384, want: crypto.SHA384},
+		{name: "offer the signature's digest", sign: MICAlgSHA256, offer: []MICAlg{MICAlgSHA256}, want: crypto.SHA256},
+		{name: "offer another digest", sign: MICAlgSHA256, offer: []MICAlg{MICAlgSHA1, MICAlgSHA256}, want: crypto.SHA256},
+		{name: "offer a stronger digest", sign: MICAlgSHA1, offer: []MICAlg{MICAlgSHA512}, want: crypto.SHA1},
+		{name: "offer an unknown digest first", sign: MICAlgSHA1, offer: []MICAlg{MICAlg(crypto.MD5), MICAlgSHA256}, want: crypto.SHA1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			o := p.packOptions()
+			o.Sign = tc.sign
+			msg, err := Pack([]Payload{{ContentType: "application/edi-x12", Body: strings.NewReader("ISA*00*~IEA*1*000000001~")}}, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer msg.Close()
+			uo := p.unpackOptions()
+			uo.MICAlgs = tc.offer
+			in, err := unpackMessage(t, msg, uo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := MIC{Alg: tc.want, Digest: signedEntityDigest(t, msg, tc.want)}
+			if !in.MIC.Equal(want) {
+				t.Fatalf("MIC %v, want %v", in.MIC, want)
+			}
+		})
+	}
+}
+
+// signedEntityDigest hashes the first part of the multipart/signed msg with alg.
+func signedEntityDigest(t *testing.T, msg *Message, alg crypto.Hash) []byte {
+	t.Helper()
+	var h Header
+	if err := h.Add(HeaderContentType, msg.Header.Get(HeaderContentType)); err != nil {
+		t.Fatal(err)
+	}
+	boundary, err := h.Boundary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := NewMultipartReader(msg.Body.Open(), boundary).NextPart()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := alg.New()
+	if _, err := io.Copy(d, first); err != nil {
+		t.Fatal(err)
+	}
+	return d.Sum(nil)
+}

@@ -206,6 +206,9 @@ func parse(data []byte, dir string) (*Config, error) {
 	for i := range ps {
 		ps[i].Line = w.line(ps[i].Key)
 	}
+	// In file order, which is how the reader fixes them; problems of the file as a whole
+	// (line 0) first.
+	slices.SortStableFunc(ps, func(a, b Problem) int { return a.Line - b.Line })
 	return nil, ps.err("")
 }
 
@@ -393,25 +396,30 @@ func unknownKey(key string, fields map[string]reflect.Type) string {
 	return msg + "; the keys here are " + strings.Join(names, ", ")
 }
 
-// editDistance is the Levenshtein distance between a and b.
+// editDistance is the optimal string alignment distance between a and b: the Levenshtein
+// distance with the swap of two neighbours counted as one edit ("sing" for "sign").
 func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
 	}
 	for i := 1; i <= len(a); i++ {
-		cur[0] = i
 		for j := 1; j <= len(b); j++ {
 			cost := 1
 			if a[i-1] == b[j-1] {
 				cost = 0
 			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
 	}
-	return prev[len(b)]
+	return d[len(a)][len(b)]
 }
 
 // apply sets c from the decoded file, converting text to typed values; problems are

@@ -63,7 +63,7 @@ func (c *Config) validate(ps *problems) {
 		}
 	}
 	if c.DedupWindow <= 0 {
-		ps.add("dedup_window", "%s: must be more than 0, e.g. 720h (30 days)", c.DedupWindow)
+		ps.add("dedup_window", "%s: must be more than 0, e.g. 720h (30 days)", fmtDuration(c.DedupWindow))
 	}
 	if c.Workers < 1 {
 		ps.add("workers", "%d: at least 1 is needed", c.Workers)
@@ -167,7 +167,7 @@ func (l *ListenerTLS) validate(key string, ps *problems) {
 
 func (n *Notify) validate(ps *problems) {
 	if n.CertExpiryWarning <= 0 {
-		ps.add("notify.cert_expiry_warning", "%s: must be more than 0, e.g. 720h (30 days)", n.CertExpiryWarning)
+		ps.add("notify.cert_expiry_warning", "%s: must be more than 0, e.g. 720h (30 days)", fmtDuration(n.CertExpiryWarning))
 	}
 	if e := n.Email; e != nil {
 		const key = "notify.email"
@@ -266,7 +266,7 @@ func (c *Config) validateSettings(s, base *Settings, key string, ps *problems) {
 		{"async_mdn", s.Timeouts.AsyncMDN, baseOr(base, func(b *Settings) time.Duration { return b.Timeouts.AsyncMDN })},
 	} {
 		if t.val <= 0 && (base == nil || t.val != t.def) {
-			ps.add(key+".timeouts."+t.name, "%s: must be more than 0, e.g. 30s, 2m, 1h", t.val)
+			ps.add(key+".timeouts."+t.name, "%s: must be more than 0, e.g. 30s, 2m, 1h", fmtDuration(t.val))
 		}
 	}
 	if s.MaxSize <= 0 && differs(func(x *Settings) any { return x.MaxSize }) {
@@ -292,14 +292,14 @@ func (r *Retry) validate(key string, ps *problems) {
 			ps.add(key+".attempts", "%d is not one of 3, 5, 10: the exponential schedules double the wait from initial for 3, 5 or 10 attempts", r.Attempts)
 		}
 		if r.Initial <= 0 {
-			ps.add(key+".initial", "%s: the first wait must be more than 0, e.g. 30s", r.Initial)
+			ps.add(key+".initial", "%s: the first wait must be more than 0, e.g. 30s", fmtDuration(r.Initial))
 		}
 	case Fixed:
 		if r.Interval <= 0 {
-			ps.add(key+".interval", "%s: the wait between attempts must be more than 0, e.g. 15m", r.Interval)
+			ps.add(key+".interval", "%s: the wait between attempts must be more than 0, e.g. 15m", fmtDuration(r.Interval))
 		}
 		if r.Duration < r.Interval {
-			ps.add(key+".duration", "%s is shorter than interval %s: retries run every interval until duration has passed, e.g. interval 15m, duration 2h", r.Duration, r.Interval)
+			ps.add(key+".duration", "%s is shorter than interval %s: retries run every interval until duration has passed, e.g. interval 15m, duration 2h", fmtDuration(r.Duration), fmtDuration(r.Interval))
 		}
 	default:
 		ps.add(key+".strategy", "%s is not %s", r.Strategy, oneOf("exponential", "fixed"))
@@ -415,9 +415,6 @@ func (c *Config) validatePartners(ps *problems) {
 		}
 		p.Auth.validate(key+".auth", ps)
 		if p.TLS.CAFile != "" {
-			if strings.HasPrefix(p.URL, "http://") {
-				ps.add(key+".tls.ca", "set, but url is http://: the partner's TLS trust only applies to https://")
-			}
 			pool, err := loadPool(p.TLS.CAFile)
 			if err != nil {
 				ps.addErr(key+".tls.ca", err)
@@ -480,7 +477,7 @@ func (p *Partner) loadCertificates(key string, ps *problems) {
 		needs = append(needs, "mdn_signed is true")
 	}
 	if len(needs) > 0 {
-		ps.add(key+".certs", "required: the partner's certificate is needed because %s", strings.Join(needs, ", and "))
+		ps.add(key+".certs", "required: the partner's certificate is needed because %s", joinAnd(needs))
 	}
 }
 
@@ -516,6 +513,26 @@ func (a *Auth) validate(key string, ps *problems) {
 			a.Bearer = tok
 		}
 	}
+}
+
+// joinAnd joins "a", "b", "c" as "a, b and c".
+func joinAnd(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
+}
+
+// fmtDuration writes d as the file would: "15m", "2h", "1h30m", not "15m0s".
+func fmtDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // validHeaderName reports whether name is an RFC 9110 field name (a token).

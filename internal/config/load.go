@@ -83,7 +83,7 @@ type (
 		KeyPasswordFile string `yaml:"key_password_file"`
 	}
 	rawStation struct {
-		AS2ID              string        `yaml:"as2_id"`
+		AS2ID              string `yaml:"as2_id"`
 		rawIdentity        `yaml:",inline"`
 		PreviousKeys       []rawIdentity `yaml:"previous_keys"`
 		TLSCert            string        `yaml:"tls_cert"`
@@ -181,18 +181,18 @@ func parse(data []byte, dir string) (*Config, error) {
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, &ValidationError{Problems: []Problem{{Message: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}}}
 	}
-	w := &walker{lines: map[string]int{}}
+	w := &walker{lines: map[string]int{}, walked: map[walkedKey]bool{}}
+	var raw rawConfig
 	if len(doc.Content) > 0 {
 		w.walk(doc.Content[0], reflect.TypeFor[rawConfig](), "", 0)
-	}
-	var raw rawConfig
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&raw); err != nil && !errors.Is(err, io.EOF) {
-		// The walker reports what the decoder rejects, with the key path; the decoder's own
-		// message is the fallback for anything the walker does not know about.
-		var te *yaml.TypeError
-		if !errors.As(err, &te) || len(w.problems) == 0 {
+		// The walker took out what it reported; what is left decodes strictly.
+		clean, err := yaml.Marshal(&doc)
+		if err == nil {
+			dec := yaml.NewDecoder(bytes.NewReader(clean))
+			dec.KnownFields(true)
+			err = dec.Decode(&raw)
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
 			w.problems.add("", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
 		}
 	}
@@ -213,27 +213,46 @@ func parse(data []byte, dir string) (*Config, error) {
 }
 
 // walker checks a YAML tree against the file's shape before it is decoded, so that unknown
-// keys and values of the wrong type are reported with their key path and line.
+// keys and values of the wrong type are reported with their key path and line. It also
+// removes what it reports from the tree (unknown and repeated keys are dropped, values of the
+// wrong type become null), so that the decoder sees only good values and the defaults stay
+// in place of the bad ones.
 type walker struct {
 	problems problems
 	lines    map[string]int // key path -> line
+	// walked holds the anchored nodes already checked: an alias is checked once, however
+	// often it is used, so that nested aliases cannot make the walk exponential.
+	walked map[walkedKey]bool
+}
+
+type walkedKey struct {
+	n *yaml.Node
+	t reflect.Type
 }
 
 // maxDepth bounds the walk: the file's shape is 5 levels deep, and an alias may point back
 // to its own ancestor.
 const maxDepth = 16
 
-func (w *walker) walk(n *yaml.Node, t reflect.Type, path string, depth int) {
+var nullNode = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}
+
+// walk checks n as a value of type t and reports whether it may be decoded.
+func (w *walker) walk(n *yaml.Node, t reflect.Type, path string, depth int) bool {
 	if depth > maxDepth {
 		w.problems.add(path, "nested too deeply (an alias that refers to itself?)")
-		return
+		return false
 	}
 	if n.Kind == yaml.AliasNode {
-		w.walk(n.Alias, t, path, depth+1)
-		return
+		k := walkedKey{n.Alias, t}
+		if ok, done := w.walked[k]; done {
+			return ok
+		}
+		ok := w.walk(n.Alias, t, path, depth+1)
+		w.walked[k] = ok
+		return ok
 	}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
-		return // not set: the default applies
+		return true // not set: the default applies
 	}
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
@@ -242,14 +261,17 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string, depth int) {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
 			w.problems.add(path, "expected keys and values (key: value), found %s", describe(n))
-			return
+			return false
 		}
 		fields := yamlFields(t)
 		seen := map[string]int{}
+		kept := n.Content[:0:0]
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			if k.Tag == "!!merge" {
-				w.walkMerge(v, t, path, depth)
+				if w.walkMerge(v, t, path, depth) {
+					kept = append(kept, k, v)
+				}
 				continue
 			}
 			p := joinKey(path, k.Value)
@@ -266,60 +288,76 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string, depth int) {
 				w.problems.add(p, "%s", unknownKey(k.Value, fields))
 				continue
 			}
-			w.walk(v, ft, p, depth+1)
+			if !w.walk(v, ft, p, depth+1) {
+				v = &nullNode
+			}
+			kept = append(kept, k, v)
 		}
+		n.Content = kept
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
 			w.problems.add(path, "expected names and values (name: value), found %s", describe(n))
-			return
+			return false
 		}
+		kept := n.Content[:0:0]
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
-			p := joinKey(path, k.Value)
-			w.lines[p] = k.Line
 			if k.Kind != yaml.ScalarNode {
 				w.problems.add(path, "a name must be a single value, found %s", describe(k))
 				continue
 			}
-			w.walk(v, t.Elem(), p, depth+1)
+			p := joinKey(path, k.Value)
+			w.lines[p] = k.Line
+			if w.walk(v, t.Elem(), p, depth+1) {
+				kept = append(kept, k, v)
+			}
 		}
+		n.Content = kept
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			w.problems.add(path, "expected a list ([a, b], or one \"- item\" per line), found %s", describe(n))
-			return
+			return false
 		}
 		for i, item := range n.Content {
 			p := fmt.Sprintf("%s[%d]", path, i)
 			w.lines[p] = item.Line
-			w.walk(item, t.Elem(), p, depth+1)
+			if !w.walk(item, t.Elem(), p, depth+1) {
+				// Null keeps the place, so that the items after it keep their index.
+				n.Content[i] = &nullNode
+			}
 		}
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode {
 			w.problems.add(path, "expected a single value, found %s", describe(n))
+			return false
 		}
 	case reflect.Bool:
 		var b bool
 		if n.Kind != yaml.ScalarNode || n.Decode(&b) != nil {
 			w.problems.add(path, "%s is not true or false", describe(n))
+			return false
 		}
 	case reflect.Int:
 		var i int
 		if n.Kind != yaml.ScalarNode || n.Decode(&i) != nil {
 			w.problems.add(path, "%s is not a whole number", describe(n))
+			return false
 		}
 	}
+	return true
 }
 
 // walkMerge checks the value of a YAML merge key ("<<: *defaults"): a mapping or a list of
 // mappings merged into the one that holds it.
-func (w *walker) walkMerge(v *yaml.Node, t reflect.Type, path string, depth int) {
+func (w *walker) walkMerge(v *yaml.Node, t reflect.Type, path string, depth int) bool {
 	if v.Kind == yaml.SequenceNode {
+		ok := true
 		for _, item := range v.Content {
-			w.walk(item, t, path, depth+1)
+			ok = w.walk(item, t, path, depth+1) && ok
 		}
-		return
+		return ok
 	}
-	w.walk(v, t, path, depth+1)
+	return w.walk(v, t, path, depth+1)
 }
 
 // line returns the line of key, or of its nearest ancestor found in the file.

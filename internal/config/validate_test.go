@@ -180,7 +180,7 @@ func TestValidateProblems(t *testing.T) {
 
 		// Stations.
 		{"station id empty", withStation("as2_id: '', cert: keys/gw.crt, key: keys/gw.key"), "stations[0].as2_id", "empty AS2 name"},
-		{"station id too long", withStation("as2_id: "+long+", cert: keys/gw.crt, key: keys/gw.key"), "stations[0].as2_id", "AS2 name of 129 characters: at most 128"},
+		{"station id too long", withStation("as2_id: " + long + ", cert: keys/gw.crt, key: keys/gw.key"), "stations[0].as2_id", "AS2 name of 129 characters: at most 128"},
 		{"station id not ASCII", withStation("as2_id: GÄTEWAY, cert: keys/gw.crt, key: keys/gw.key"), "stations[0].as2_id", "not printable ASCII"},
 		{"station id twice", "stations: [{as2_id: GW, cert: keys/gw.crt, key: keys/gw.key}, {as2_id: GW, cert: keys/gw.crt, key: keys/gw.key}]\npartners: [{as2_id: PX, station: GW, url: 'http://px.example/as2', certs: [keys/px.crt]}]\n", "stations[1].as2_id", `"GW" is already the AS2 id of stations[0]`},
 		{"station key missing", withStation("as2_id: GW, cert: keys/gw.crt"), "stations[0].key", "required: the private key file"},

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -90,6 +91,9 @@ func loadCertificates(path string) ([]*x509.Certificate, error) {
 }
 
 func parseCertificates(data []byte) ([]*x509.Certificate, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, errors.New("the file is empty")
+	}
 	var certs []*x509.Certificate
 	var other []string
 	rest := data

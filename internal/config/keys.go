@@ -42,6 +42,10 @@ func readFile(path string, limit int64) ([]byte, error) {
 	if st.IsDir() {
 		return nil, fmt.Errorf("%s is a folder, not a file", path)
 	}
+	if !st.Mode().IsRegular() {
+		// A pipe or device could block the start or never end.
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, fileError(path, err)

@@ -22,7 +22,8 @@ import (
 
 // The file's shape. Every scalar that has a default is a pointer, so that "not set" (inherit
 // the default) differs from a zero value; file paths are plain strings, relative to the
-// file's folder.
+// file's folder. List items are pointers because the decoder drops null items from lists of
+// values, which would shift the index of every later item in the key paths.
 type (
 	rawConfig struct {
 		DataDir             *string       `yaml:"data_dir"`
@@ -30,7 +31,7 @@ type (
 		Listen              *rawListen    `yaml:"listen"`
 		TLS                 *rawServerTLS `yaml:"tls"`
 		PublicURL           *string       `yaml:"public_url"`
-		APITokens           []string      `yaml:"api_tokens"`
+		APITokens           []*string     `yaml:"api_tokens"`
 		AllowPrivateMDNURLs *bool         `yaml:"allow_private_mdn_urls"`
 		DedupWindow         *string       `yaml:"dedup_window"`
 		Workers             *int          `yaml:"workers"`
@@ -38,8 +39,8 @@ type (
 		Log                 *rawLog       `yaml:"log"`
 		Notify              *rawNotify    `yaml:"notify"`
 		Defaults            *rawSettings  `yaml:"defaults"`
-		Stations            []rawStation  `yaml:"stations"`
-		Partners            []rawPartner  `yaml:"partners"`
+		Stations            []*rawStation `yaml:"stations"`
+		Partners            []*rawPartner `yaml:"partners"`
 	}
 	rawListen struct {
 		AS2   *string `yaml:"as2"`
@@ -65,13 +66,13 @@ type (
 		CertExpiryWarning *string     `yaml:"cert_expiry_warning"`
 	}
 	rawEmail struct {
-		SMTP         string   `yaml:"smtp"`
-		From         string   `yaml:"from"`
-		To           []string `yaml:"to"`
-		Username     string   `yaml:"username"`
-		PasswordFile string   `yaml:"password_file"`
-		StartTLS     *bool    `yaml:"starttls"`
-		TLS          bool     `yaml:"tls"`
+		SMTP         string    `yaml:"smtp"`
+		From         string    `yaml:"from"`
+		To           []*string `yaml:"to"`
+		Username     string    `yaml:"username"`
+		PasswordFile string    `yaml:"password_file"`
+		StartTLS     *bool     `yaml:"starttls"`
+		TLS          bool      `yaml:"tls"`
 	}
 	rawWebhook struct {
 		URL        string `yaml:"url"`
@@ -85,10 +86,10 @@ type (
 	rawStation struct {
 		AS2ID              string `yaml:"as2_id"`
 		rawIdentity        `yaml:",inline"`
-		PreviousKeys       []rawIdentity `yaml:"previous_keys"`
-		TLSCert            string        `yaml:"tls_cert"`
-		TLSKey             string        `yaml:"tls_key"`
-		TLSKeyPasswordFile string        `yaml:"tls_key_password_file"`
+		PreviousKeys       []*rawIdentity `yaml:"previous_keys"`
+		TLSCert            string         `yaml:"tls_cert"`
+		TLSKey             string         `yaml:"tls_key"`
+		TLSKeyPasswordFile string         `yaml:"tls_key_password_file"`
 	}
 	rawSettings struct {
 		Sign         *string      `yaml:"sign"`
@@ -130,7 +131,7 @@ type (
 		AS2ID       string            `yaml:"as2_id"`
 		Station     string            `yaml:"station"`
 		URL         string            `yaml:"url"`
-		Certs       []string          `yaml:"certs"`
+		Certs       []*string         `yaml:"certs"`
 		Headers     map[string]string `yaml:"headers"`
 		Auth        *rawAuth          `yaml:"auth"`
 		TLS         *rawPartnerTLS    `yaml:"tls"`
@@ -184,16 +185,17 @@ func parse(data []byte, dir string) (*Config, error) {
 	w := &walker{lines: map[string]int{}, walked: map[walkedKey]bool{}}
 	var raw rawConfig
 	if len(doc.Content) > 0 {
-		w.walk(doc.Content[0], reflect.TypeFor[rawConfig](), "", 0)
-		// The walker took out what it reported; what is left decodes strictly.
-		clean, err := yaml.Marshal(&doc)
-		if err == nil {
-			dec := yaml.NewDecoder(bytes.NewReader(clean))
-			dec.KnownFields(true)
-			err = dec.Decode(&raw)
-		}
-		if err != nil && !errors.Is(err, io.EOF) {
-			w.problems.add("", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+		if w.walk(doc.Content[0], reflect.TypeFor[rawConfig](), "", 0) {
+			// The walker took out what it reported; what is left decodes strictly.
+			clean, err := yaml.Marshal(&doc)
+			if err == nil {
+				dec := yaml.NewDecoder(bytes.NewReader(clean))
+				dec.KnownFields(true)
+				err = dec.Decode(&raw)
+			}
+			if err != nil && !errors.Is(err, io.EOF) {
+				w.problems.add("", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+			}
 		}
 	}
 	ps := w.problems
@@ -482,7 +484,7 @@ func (c *Config) apply(raw *rawConfig, dir string, ps *problems) {
 	}
 	setString(&c.PublicURL, raw.PublicURL)
 	if raw.APITokens != nil {
-		c.APITokens = raw.APITokens
+		c.APITokens = values(raw.APITokens)
 	}
 	setBool(&c.AllowPrivateMDNURLs, raw.AllowPrivateMDNURLs)
 	setDuration(&c.DedupWindow, raw.DedupWindow, "dedup_window", ps)
@@ -507,7 +509,7 @@ func (c *Config) apply(raw *rawConfig, dir string, ps *problems) {
 		setDuration(&c.Notify.CertExpiryWarning, n.CertExpiryWarning, "notify.cert_expiry_warning", ps)
 		if e := n.Email; e != nil {
 			c.Notify.Email = &Email{
-				SMTP: e.SMTP, From: e.From, To: e.To, Username: e.Username,
+				SMTP: e.SMTP, From: e.From, To: values(e.To), Username: e.Username,
 				PasswordFile: abs(e.PasswordFile), StartTLS: true, TLS: e.TLS,
 			}
 			setBool(&c.Notify.Email.StartTLS, e.StartTLS)
@@ -525,6 +527,9 @@ func (c *Config) apply(raw *rawConfig, dir string, ps *problems) {
 	c.Defaults.deriveRequire(defReq, nil)
 
 	for _, rs := range raw.Stations {
+		if rs == nil {
+			rs = &rawStation{} // an empty item: its problems are reported under its index
+		}
 		s := &Station{
 			AS2ID:              rs.AS2ID,
 			Identity:           Identity{CertFile: abs(rs.Cert), KeyFile: abs(rs.Key), KeyPasswordFile: abs(rs.KeyPasswordFile)},
@@ -533,12 +538,18 @@ func (c *Config) apply(raw *rawConfig, dir string, ps *problems) {
 			TLSKeyPasswordFile: abs(rs.TLSKeyPasswordFile),
 		}
 		for _, p := range rs.PreviousKeys {
+			if p == nil {
+				p = &rawIdentity{}
+			}
 			s.Previous = append(s.Previous, Identity{CertFile: abs(p.Cert), KeyFile: abs(p.Key), KeyPasswordFile: abs(p.KeyPasswordFile)})
 		}
 		c.Stations = append(c.Stations, s)
 	}
 
 	for i, rp := range raw.Partners {
+		if rp == nil {
+			rp = &rawPartner{}
+		}
 		key := keyf("partners[%d]", i)
 		p := &Partner{
 			AS2ID:    rp.AS2ID,
@@ -546,7 +557,7 @@ func (c *Config) apply(raw *rawConfig, dir string, ps *problems) {
 			URL:      rp.URL,
 			Settings: c.Defaults,
 		}
-		for _, f := range rp.Certs {
+		for _, f := range values(rp.Certs) {
 			p.CertFiles = append(p.CertFiles, abs(f))
 		}
 		if rp.Headers != nil {
@@ -568,6 +579,17 @@ func (c *Config) apply(raw *rawConfig, dir string, ps *problems) {
 		p.Settings.deriveRequire(rp.Require, defReq)
 		c.Partners = append(c.Partners, p)
 	}
+}
+
+// values returns the strings of a list, null items as "".
+func values(list []*string) []string {
+	out := make([]string, len(list))
+	for i, s := range list {
+		if s != nil {
+			out[i] = *s
+		}
+	}
+	return out
 }
 
 func listenerTLS(r *rawListenerTLS, abs func(string) string) *ListenerTLS {

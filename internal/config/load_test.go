@@ -513,6 +513,60 @@ func TestLoadNotYAML(t *testing.T) {
 	}
 }
 
+func TestLoadNotAMapping(t *testing.T) {
+	t.Parallel()
+	f := newFiles(t)
+	for _, text := range []string{"hello\n", "- a\n- b\n"} {
+		_, err := f.load(text)
+		ps := problemsOf(t, err)
+		if len(ps) != 1 || ps[0].Key != "" || !strings.HasPrefix(ps[0].Message, "expected keys and values") {
+			t.Errorf("Load(%q): problems:%s", text, formatProblems(ps))
+		}
+	}
+}
+
+// TestLoadNullItemsKeepTheirPlace checks that an empty list item does not shift the key
+// paths of the items after it.
+func TestLoadNullItemsKeepTheirPlace(t *testing.T) {
+	t.Parallel()
+	f := newFiles(t)
+	_, err := f.load(`
+partners:
+  -
+  - {as2_id: B, url: "http://b.example/as2", encrypt: aes512, certs: [~, b.crt]}
+`)
+	ps := problemsOf(t, err)
+	want := map[string]string{
+		"partners[0].as2_id":   "empty AS2 name",
+		"partners[0].url":      "required",
+		"partners[1].encrypt":  `"aes512" is not one of`,
+		"partners[1].certs[0]": "empty: the path of a certificate file",
+		"partners[1].certs[1]": "b.crt: no such file or directory",
+	}
+	for _, p := range ps {
+		if msg, ok := want[p.Key]; ok && strings.Contains(p.Message, msg) {
+			delete(want, p.Key)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("missing %v in:%s", want, formatProblems(ps))
+	}
+}
+
+func TestLoadSelfReferringAlias(t *testing.T) {
+	t.Parallel()
+	f := newFiles(t)
+	_, err := f.load("partners: &p [{as2_id: A, url: 'http://a.example/', certs: *p}]\n")
+	ps := problemsOf(t, err)
+	found := false
+	for _, p := range ps {
+		found = found || strings.HasPrefix(p.Key, "partners[0].certs")
+	}
+	if !found {
+		t.Errorf("problems:%s\nwant one under partners[0].certs", formatProblems(ps))
+	}
+}
+
 func TestLoadAnchorsAndMerge(t *testing.T) {
 	t.Parallel()
 	f := newFiles(t)

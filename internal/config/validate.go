@@ -449,6 +449,10 @@ func (p *Partner) loadCertificates(key string, ps *problems) {
 	}
 	for j, f := range p.CertFiles {
 		ck := keyf("%s.certs[%d]", key, j)
+		if f == "" {
+			ps.add(ck, "empty: the path of a certificate file (PEM or DER)")
+			continue
+		}
 		certs, err := loadCertificates(f)
 		if err != nil {
 			ps.addErr(ck, err)

@@ -289,7 +289,7 @@ func (r *Retry) validate(key string, ps *problems) {
 	switch r.Strategy {
 	case Exponential:
 		if !slices.Contains(ExponentialAttempts, r.Attempts) {
-			ps.add(key+".attempts", "%d is not one of 3, 5, 10: the exponential schedules double the wait from initial for 3, 5 or 10 attempts", r.Attempts)
+			ps.add(key+".attempts", "%d is not one of 3, 5, 10: an exponential policy retries 3, 5 or 10 times, the wait doubling from initial (from 30s the last wait is 2m, 8m or 256m); strategy fixed gives other schedules", r.Attempts)
 		}
 		if r.Initial <= 0 {
 			ps.add(key+".initial", "%s: the first wait must be more than 0, e.g. 30s", fmtDuration(r.Initial))

@@ -712,33 +712,6 @@ func TestAS2ToLibas2SignedMDNWithoutFinalCRLF(t *testing.T) {
 	}
 }
 
-// splitSigned returns the first part (what the signature covers) and the DER signature of
-// a multipart/signed body.
-func splitSigned(t testing.TB, contentType string, body []byte) (signed, sig []byte) {
-	t.Helper()
-	var h as2.Header
-	if err := h.Add("Content-Type", contentType); err != nil {
-		t.Fatal(err)
-	}
-	boundary, err := h.Boundary()
-	if err != nil {
-		t.Fatalf("Content-Type %q: %v", contentType, err)
-	}
-	parts, err := as2.SplitMultipart(body, boundary)
-	if err != nil || len(parts) != 2 {
-		t.Fatalf("multipart/signed with %d parts: %v", len(parts), err)
-	}
-	e, err := parts[1].Entity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := e.DecodedBody()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return parts[0].Raw, der
-}
-
 func tail(b []byte) []byte {
 	return b[max(0, len(b)-40):]
 }

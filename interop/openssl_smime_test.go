@@ -67,7 +67,7 @@ func packSMIME(t *testing.T, o *as2.PackOptions) (*as2.Message, []byte) {
 
 // splitSigned returns the first part of a multipart/signed exactly as it is (what the
 // signature covers) and the DER of its signature part.
-func splitSigned(t *testing.T, contentType string, body []byte) (signedPart, sigDER []byte) {
+func splitSigned(t testing.TB, contentType string, body []byte) (signedPart, sigDER []byte) {
 	t.Helper()
 	mt, params, err := as2.ParseMediaType(contentType)
 	if err != nil || mt != "multipart/signed" {

@@ -213,7 +213,7 @@ func notifyConfig(cfg *config.Config) notify.Config {
 		nc.Email = ec
 	}
 	if w := cfg.Notify.Webhook; w != nil {
-		nc.Webhook = &notify.WebhookConfig{URL: w.URL, Secret: w.Secret}
+		nc.Webhook = &notify.WebhookConfig{URL: w.URL, Secret: string(w.Secret)}
 	}
 	return nc
 }

@@ -81,6 +81,10 @@ func (e *HTTPError) RetryAfter(now time.Time) (time.Duration, bool) {
 	return max(t.Sub(now), 0), true
 }
 
+// BodyExcerpt returns the start of the response body as one printable line of at most n
+// characters, for logs and operator screens.
+func (e *HTTPError) BodyExcerpt(n int) string { return excerpt(e.Body, n) }
+
 // excerpt returns the start of b as one printable line of at most n runes.
 func excerpt(b []byte, n int) string {
 	var sb strings.Builder

@@ -17,7 +17,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"github.com/as2gate/as2gate/as2"
 	"github.com/as2gate/as2gate/cms"
@@ -239,7 +238,7 @@ func classify(err error, now time.Time, f *Failure, x *facts) string {
 func classifyHTTP(he *as2.HTTPError, now time.Time, f *Failure, x *facts) string {
 	f.HTTPStatus = he.StatusCode
 	f.Header = he.Header.Clone()
-	f.BodyExcerpt = excerpt(he.Body, maxExcerpt)
+	f.BodyExcerpt = he.BodyExcerpt(maxExcerpt)
 	f.Location = he.Location
 	if d, ok := he.RetryAfter(now); ok {
 		f.RetryAfter = d
@@ -252,7 +251,7 @@ func classifyHTTP(he *as2.HTTPError, now time.Time, f *Failure, x *facts) string
 	x.location = he.Location
 	x.retryAfter = f.RetryAfter
 	x.realm = he.Header.Get("WWW-Authenticate")
-	x.excerpt = excerpt(he.Body, 120)
+	x.excerpt = he.BodyExcerpt(120)
 	return httpCode(he.StatusCode)
 }
 
@@ -528,30 +527,3 @@ func HintPrivateAddress(ctx context.Context, host string, resolve func(ctx conte
 	return ""
 }
 
-// excerpt returns the start of b as one printable line of at most n runes.
-func excerpt(b []byte, n int) string {
-	var sb strings.Builder
-	space := false
-	for len(b) > 0 && n > 0 {
-		r, size := utf8.DecodeRune(b)
-		b = b[size:]
-		switch {
-		case r == '\n' || r == '\r' || r == '\t' || r == ' ':
-			space = true
-			continue
-		case r == utf8.RuneError && size <= 1, r < 0x20, r == 0x7f:
-			r = '?'
-		}
-		if space && sb.Len() > 0 {
-			sb.WriteByte(' ')
-			n--
-		}
-		space = false
-		sb.WriteRune(r)
-		n--
-	}
-	if len(b) > 0 {
-		sb.WriteString("…")
-	}
-	return sb.String()
-}

@@ -174,18 +174,19 @@ func (w *Worker) Run(ctx context.Context) error {
 func (w *Worker) process(ctx context.Context, m *store.Message) {
 	log := w.cfg.Log.With("message_id", m.MessageID, "partner", m.Partner, "attempt", m.Attempts+1)
 	out, f, err := w.attempt(ctx, m)
-	if errors.Is(context.Cause(ctx), errShutdown) {
-		// Stopping: the row goes back to the queue as it was, no attempt spent.
-		if rerr := w.cfg.Store.Release(context.WithoutCancel(ctx), m.ID, w.cfg.Owner); rerr != nil {
-			log.Error("returning a message to the queue at shutdown", "err", rerr)
-		}
-		return
-	}
 	if err != nil {
+		if errors.Is(context.Cause(ctx), errShutdown) {
+			// Interrupted by a stop: the row goes back to the queue as it was, no attempt
+			// spent. (An attempt that completed is recorded below even while stopping.)
+			if rerr := w.cfg.Store.Release(context.WithoutCancel(ctx), m.ID, w.cfg.Owner); rerr != nil {
+				log.Error("returning a message to the queue at shutdown", "err", rerr)
+			}
+			return
+		}
 		log.Error("recording an attempt", "err", err)
 		return
 	}
-	if ferr := w.cfg.Store.Finish(ctx, m.ID, w.cfg.Owner, out); ferr != nil {
+	if ferr := w.cfg.Store.Finish(context.WithoutCancel(ctx), m.ID, w.cfg.Owner, out); ferr != nil {
 		log.Error("recording the outcome", "state", out.State, "err", ferr)
 		return
 	}

@@ -245,6 +245,7 @@ func (b *stalledBody) Read(p []byte) (int, error) {
 	return 0, context.Cause(b.ctx)
 }
 
+// zeros reads as an endless run of zero bytes.
 type zeros struct{}
 
 func (zeros) Read(p []byte) (int, error) {

@@ -169,7 +169,11 @@ func (b *Backend) Receive(ctx context.Context, req *as2.Request, wire *as2.Spool
 			reply = &as2.Reply{Header: h, Body: body}
 		} else if err := netpolicy.CheckURL(ctx, req.MDN.URL, b.cfg.AllowPrivateMDNURLs, b.cfg.Resolver); err != nil {
 			log.Warn("not sending the asynchronous MDN", "url", req.MDN.URL, "err", err)
-			m.LastError = strings.TrimSpace(m.LastError + "; asynchronous MDN not sent: " + err.Error())
+			note := "asynchronous MDN not sent: " + err.Error()
+			if m.LastError != "" {
+				note = m.LastError + "; " + note
+			}
+			m.LastError = note
 		} else {
 			job = &store.Message{
 				Direction: store.Outbound, Kind: store.KindMDN, MessageID: h.Get(as2.HeaderMessageID),

@@ -152,6 +152,11 @@ func (b *Backend) Receive(ctx context.Context, req *as2.Request, wire *as2.Spool
 	var job *store.Message
 	if req.MDN.Mode != as2.MDNNone {
 		mdn := as2.NewMDN(req, in, disposition, b.cfg.ReportingUA)
+		if reason != nil && reason.Layer == "agreement" {
+			// Safe to explain: it says only what the agreement asks. Cryptographic failures
+			// keep the generic text, so that a sender learns nothing about keys or padding.
+			mdn.Text = "The message was received but not accepted: " + reason.Err.Error() + "."
+		}
 		h, body, err := as2.EncodeMDN(mdn, req, ag.MDNSigner, req.To)
 		if err != nil {
 			return nil, fmt.Errorf("inbound: building the MDN: %w", err)

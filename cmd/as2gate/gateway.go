@@ -73,10 +73,9 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 		return nil, fmt.Errorf("notifications: %w", err)
 	}
 	g.partners = newPartners(cfg, g.spoolDir(), time.Now)
-	host, _ := os.Hostname()
 	g.worker, err = outbound.New(outbound.Config{
 		Store: g.store, Payloads: g.payloads, Partners: g.partners,
-		Owner:       fmt.Sprintf("%s:%d", host, os.Getpid()),
+		Owner:       leaseOwner(cfg.DataDir),
 		Concurrency: cfg.Workers, PerPartner: config.DefaultConcurrency,
 		SpoolDir: g.spoolDir(), Log: log.With("component", "outbound"),
 		OnFailed: func(ctx context.Context, m *store.Message, f outbound.Failure) {
@@ -119,6 +118,21 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 		return nil, fmt.Errorf("listen.admin: %w", err)
 	}
 	return g, nil
+}
+
+// leaseOwner names this node in the queue's leases: its host and data folder, the same across
+// restarts, so that a node restarted after kill -9 takes its in-flight rows back at once
+// (outbound.Config.Owner) instead of waiting for their leases to expire, while nodes sharing
+// a database keep distinct names.
+func leaseOwner(dataDir string) string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "localhost"
+	}
+	if abs, err := filepath.Abs(dataDir); err == nil {
+		dataDir = abs
+	}
+	return host + ":" + dataDir
 }
 
 func (g *Gateway) spoolDir() string { return filepath.Join(g.cfg.DataDir, "tmp") }

@@ -51,7 +51,10 @@ type Config struct {
 	Store    store.Store
 	Payloads payload.Store
 	Partners Partners
-	// Owner names this worker in leases; it must differ between gateway processes.
+	// Owner names this worker in leases. It must differ between gateway processes running at
+	// once, and should stay the same across restarts of one node: Run starts by returning the
+	// rows still leased to Owner to the queue, since only a run of this node that ended
+	// without a graceful stop (kill -9, power loss) can have left them in sending.
 	Owner string
 	// Concurrency is how many rows are sent at once; default 8.
 	Concurrency int
@@ -127,6 +130,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		cancelSends(errShutdown)
 		wg.Wait()
 	}()
+	if n, err := w.reclaim(ctx); err != nil {
+		w.cfg.Log.Error("returning rows left in sending by an earlier run", "err", err)
+	} else if n > 0 {
+		w.cfg.Log.Warn("returned rows left in sending by an earlier run to the queue", "rows", n)
+	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -167,6 +175,43 @@ func (w *Worker) Run(ctx context.Context) error {
 		case <-timer.C:
 		}
 		timer.Stop()
+	}
+}
+
+// reclaimPage is how many rows in sending reclaim reads at once.
+const reclaimPage = 200
+
+// reclaim returns to the queue, without spending an attempt, the rows leased to this worker's
+// Owner: an earlier run of this node died with them in flight. Waiting for their leases to
+// expire would hold them for up to Lease after every crash; a row whose request did reach the
+// partner goes out again with the same Message-ID and bytes, and the partner's duplicate
+// check answers it with the MDN it stored.
+func (w *Worker) reclaim(ctx context.Context) (int, error) {
+	n := 0
+	var before int64
+	for {
+		rows, err := w.cfg.Store.ListMessages(ctx, store.Filter{
+			Direction: store.Outbound, State: store.StateSending, Limit: reclaimPage, Before: before,
+		})
+		if err != nil {
+			return n, fmt.Errorf("outbound: listing rows in sending: %w", err)
+		}
+		for _, m := range rows {
+			if m.LeaseOwner != w.cfg.Owner {
+				continue
+			}
+			if err := w.cfg.Store.Release(ctx, m.ID, w.cfg.Owner); err != nil {
+				if errors.Is(err, store.ErrConflict) {
+					continue // finished or taken over since the list was read
+				}
+				return n, fmt.Errorf("outbound: returning message %d to the queue: %w", m.ID, err)
+			}
+			n++
+		}
+		if len(rows) < reclaimPage {
+			return n, nil
+		}
+		before = rows[len(rows)-1].ID
 	}
 }
 

@@ -79,6 +79,7 @@ func (c *Client) Send(ctx context.Context, url string, msg *Message, opts *SendO
 			}
 		},
 	}
+	ctx, certReq := withCertRequest(ctx)
 	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, url, msg.Body.Open())
 	if err != nil {
 		return nil, fmt.Errorf("as2: partner URL %q: %w", url, err)
@@ -94,7 +95,7 @@ func (c *Client) Send(ctx context.Context, url string, msg *Message, opts *SendO
 
 	resp, err := noRedirect.Do(req)
 	if err != nil {
-		return nil, &TransportError{Op: stage.Load().(string), Sent: sent.Load(), Err: err}
+		return nil, &TransportError{Op: stage.Load().(string), Sent: sent.Load(), ClientCertificateMissing: certReq.missing(), Err: err}
 	}
 	defer resp.Body.Close()
 	out := &Response{StatusCode: resp.StatusCode, Header: resp.Header}

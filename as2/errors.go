@@ -184,7 +184,11 @@ func (e *SignatureError) Unwrap() error { return e.Err }
 type TransportError struct {
 	Op   string // what was under way: "dial", "write request", "read response", ...
 	Sent bool   // the request was fully written before the failure
-	Err  error  // the net, tls, x509 or url error
+	// ClientCertificateMissing: the server asked for a TLS client certificate and none was
+	// given (see ObserveClientCertificateRequests). A failure then is most likely the
+	// server refusing the connection for it, however it shows.
+	ClientCertificateMissing bool
+	Err                      error // the net, tls, x509 or url error
 }
 
 func (e *TransportError) Error() string {

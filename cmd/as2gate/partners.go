@@ -41,7 +41,7 @@ func newPartners(cfg *config.Config, spoolDir string, now func() time.Time) *par
 		p.clients[pt.AS2ID] = &http.Client{Transport: &http.Transport{
 			Proxy:                 http.ProxyFromEnvironment,
 			DialContext:           dialer.DialContext,
-			TLSClientConfig:       pt.TLSConfig(st),
+			TLSClientConfig:       as2.ObserveClientCertificateRequests(pt.TLSConfig(st)),
 			TLSHandshakeTimeout:   pt.Timeouts.Connect,
 			ResponseHeaderTimeout: pt.Timeouts.Transmission,
 			MaxIdleConnsPerHost:   pt.Concurrency,

@@ -302,6 +302,11 @@ func classifyTransport(err error, x *facts) string {
 		x.recordError = true
 		return CodeTLSProtocol
 	}
+	if te, ok := errors.AsType[*as2.TransportError](err); ok && te.ClientCertificateMissing {
+		// The server asked for a client certificate and we had none to give: whatever the
+		// error looks like (under TLS 1.3 often a broken pipe while writing), that is why.
+		return CodeTLSClientCertRequired
+	}
 	if a, ok := tlsAlert(err); ok {
 		x.alertCode, x.alert = a, tls.AlertError(a).Error()
 		if clientCertAlert(a) {
@@ -526,4 +531,3 @@ func HintPrivateAddress(ctx context.Context, host string, resolve func(ctx conte
 	}
 	return ""
 }
-

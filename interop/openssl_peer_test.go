@@ -121,21 +121,30 @@ func (p *opensslAS2) digest(md string, b []byte) ([]byte, error) {
 	return p.cmd(b, "dgst", "-"+md, "-binary")
 }
 
-// opensslAlgorithmLine is how `openssl cms -cmsout -print` names an algorithm.
-var opensslAlgorithmLine = regexp.MustCompile(`algorithm: (\S+) \(([0-9.]+)\)`)
+// opensslAlgorithmLine is how `openssl cms -cmsout -print` names an algorithm, and
+// opensslParameterOID how it names an OID inside algorithm parameters it dumps as ASN.1.
+var (
+	opensslAlgorithmLine = regexp.MustCompile(`algorithm: \S+ \(([0-9.]+)\)`)
+	opensslParameterOID  = regexp.MustCompile(`prim: +OBJECT +:(\S+)`)
+)
 
-// algorithms returns the OIDs of every algorithm `openssl cms -cmsout -print` names in a CMS
-// structure: for an envelope, the key transport and the content cipher.
+// algorithms returns the algorithms `openssl cms -cmsout -print` names in a CMS structure:
+// the OID of each AlgorithmIdentifier (for an envelope the key transport and the content
+// cipher; for a signature the digest and signature algorithms, its certificates' included),
+// then openssl's short name of each OID within their parameters (the OAEP and MGF1
+// digests: "sha256").
 func (p *opensslAS2) algorithms(der []byte) ([]string, error) {
 	out, err := p.cmd(der, "cms", "-cmsout", "-print", "-inform", "DER")
 	if err != nil {
 		return nil, err
 	}
-	var oids []string
-	for _, m := range opensslAlgorithmLine.FindAllSubmatch(out, -1) {
-		oids = append(oids, string(m[2]))
+	var algs []string
+	for _, re := range []*regexp.Regexp{opensslAlgorithmLine, opensslParameterOID} {
+		for _, m := range re.FindAllSubmatch(out, -1) {
+			algs = append(algs, string(m[1]))
+		}
 	}
-	return oids, nil
+	return algs, nil
 }
 
 // micalgName is the RFC 5751 micalg name of an openssl digest name: sha256 -> sha-256.
@@ -494,10 +503,57 @@ func sameMIC(a, b string) bool {
 	return norm(a) == norm(b)
 }
 
+// opensslMDNSink receives asynchronous MDNs for the OpenSSL sender.
+type opensslMDNSink struct {
+	URL  string
+	mdns chan opensslMDNPost
+}
+
+type opensslMDNPost struct {
+	contentType string
+	body        []byte
+}
+
+// startOpenSSLMDNSink serves an endpoint for one asynchronous MDN until the test ends.
+func startOpenSSLMDNSink(t testing.TB) *opensslMDNSink {
+	s := &opensslMDNSink{mdns: make(chan opensslMDNPost, 1)}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		select {
+		case s.mdns <- opensslMDNPost{r.Header.Get("Content-Type"), body}:
+			w.WriteHeader(http.StatusOK)
+		default:
+			http.Error(w, "openssl peer: one asynchronous MDN was expected, this is another", http.StatusConflict)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	s.URL = srv.URL + "/mdn"
+	return s
+}
+
+// next returns the Content-Type and body of the asynchronous MDN once it has arrived.
+func (s *opensslMDNSink) next(t testing.TB) (string, []byte) {
+	t.Helper()
+	deadline := time.NewTimer(opensslPeerDeadline)
+	defer deadline.Stop()
+	select {
+	case m := <-s.mdns:
+		return m.contentType, m.body
+	case <-deadline.C:
+		t.Fatalf("no asynchronous MDN within %v", opensslPeerDeadline)
+	}
+	return "", nil
+}
+
 // opensslInbound is the OpenSSL receiver's report on one message.
 type opensslInbound struct {
 	MessageID, AS2From, AS2To string
-	Envelope                  []string // algorithm OIDs of the envelope; nil when not encrypted
+	Envelope                  []string // the envelope's algorithms (see algorithms); nil when not encrypted
+	Signature                 []string // the signature's algorithms; nil when unsigned
 	Micalg                    string   // the micalg of multipart/signed; "" when unsigned
 	MIC                       string   // the Received-Content-MIC we returned
 	Filename, ContentType     string
@@ -540,6 +596,15 @@ func (r *opensslReceiver) slot(messageID string) chan opensslInbound {
 	return c
 }
 
+// deliver hands in to whoever waits for its Message-ID. A message sent again (a retry) is
+// not reported again: the first report is the one a test reads.
+func (r *opensslReceiver) deliver(in opensslInbound) {
+	select {
+	case r.slot(in.MessageID) <- in:
+	default:
+	}
+}
+
 // next returns the report on the message with this Message-ID once it has been answered.
 func (r *opensslReceiver) next(t testing.TB, messageID string) opensslInbound {
 	t.Helper()
@@ -554,13 +619,26 @@ func (r *opensslReceiver) next(t testing.TB, messageID string) opensslInbound {
 	return opensslInbound{}
 }
 
+// report returns the report on a message without waiting, and whether there is one yet;
+// next still returns it afterwards.
+func (r *opensslReceiver) report(messageID string) (opensslInbound, bool) {
+	c := r.slot(messageID)
+	select {
+	case m := <-c:
+		c <- m
+		return m, true
+	default:
+		return opensslInbound{}, false
+	}
+}
+
 func (r *opensslReceiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
 	in := opensslInbound{MessageID: req.Header.Get("Message-ID"), AS2From: req.Header.Get("AS2-From"), AS2To: req.Header.Get("AS2-To")}
 	mdn, err := r.receive(req, &in)
 	if err != nil {
 		in.Err = err
 		http.Error(w, err.Error(), http.StatusBadRequest)
-		r.slot(in.MessageID) <- in
+		r.deliver(in)
 		return
 	}
 	var head textproto.MIMEHeader
@@ -569,7 +647,7 @@ func (r *opensslReceiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
 		if head, body, err = splitEntity(mdn); err != nil {
 			in.Err = err
 			http.Error(w, err.Error(), http.StatusInternalServerError)
-			r.slot(in.MessageID) <- in
+			r.deliver(in)
 			return
 		}
 		head.Set("AS2-Version", "1.2")
@@ -600,11 +678,11 @@ func (r *opensslReceiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
 		go func() {
 			defer r.async.Done()
 			in.AsyncStatus, in.Err = postMDN(receiptURL, head, body)
-			r.slot(in.MessageID) <- in
+			r.deliver(in)
 		}()
 		return
 	}
-	r.slot(in.MessageID) <- in
+	r.deliver(in)
 }
 
 // postMDN delivers an asynchronous MDN and returns the HTTP status it got.
@@ -680,6 +758,9 @@ func (r *opensslReceiver) receive(req *http.Request, in *opensslInbound) ([]byte
 		if err := p.verify(signed, sig); err != nil {
 			return nil, fmt.Errorf("openssl peer: message signature: %w", err)
 		}
+		if in.Signature, err = p.algorithms(sig); err != nil {
+			return nil, err
+		}
 		// RFC 4130 section 7.3.1: a signed message's MIC uses the signature's digest.
 		in.Micalg = params["micalg"]
 		micMD, micOver, entity = opensslDigestName(in.Micalg), signed, signed
@@ -705,7 +786,7 @@ func (r *opensslReceiver) receive(req *http.Request, in *opensslInbound) ([]byte
 	if req.Header.Get("Disposition-Notification-To") == "" {
 		return nil, nil
 	}
-	report := mdnReport(in, r.peer.AS2ID)
+	report := mdnReport(in)
 	if !wantSigned {
 		return report, nil
 	}
@@ -718,14 +799,14 @@ func (r *opensslReceiver) receive(req *http.Request, in *opensslInbound) ([]byte
 
 // mdnReport is the multipart/report of a positive MDN (RFC 3798, RFC 4130 section 7.4.3),
 // with its Content-Type header.
-func mdnReport(in *opensslInbound, as2ID string) []byte {
+func mdnReport(in *opensslInbound) []byte {
 	b := newBoundary()
 	var out bytes.Buffer
 	fmt.Fprintf(&out, "Content-Type: multipart/report; report-type=disposition-notification; boundary=\"%s\"\r\n\r\n", b)
 	fmt.Fprintf(&out, "--%s\r\nContent-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\n\r\n", b)
 	fmt.Fprintf(&out, "The message %s was received and verified with OpenSSL.\r\n", in.MessageID)
 	fmt.Fprintf(&out, "\r\n--%s\r\nContent-Type: message/disposition-notification\r\nContent-Transfer-Encoding: 7bit\r\n\r\n", b)
-	fmt.Fprintf(&out, "Reporting-UA: openssl peer\r\nOriginal-Recipient: rfc822; %s\r\nFinal-Recipient: rfc822; %s\r\n", as2ID, as2ID)
+	fmt.Fprintf(&out, "Reporting-UA: openssl peer\r\nOriginal-Recipient: rfc822; %s\r\nFinal-Recipient: rfc822; %s\r\n", in.AS2To, in.AS2To)
 	fmt.Fprintf(&out, "Original-Message-ID: %s\r\nDisposition: automatic-action/MDN-sent-automatically; processed\r\n", in.MessageID)
 	fmt.Fprintf(&out, "Received-Content-MIC: %s\r\n", in.MIC)
 	fmt.Fprintf(&out, "\r\n--%s--\r\n", b)

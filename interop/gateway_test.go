@@ -37,15 +37,14 @@ const gatewayDeadline = time.Minute
 // gatewayStation is the AS2 id of the gateway's station in these tests.
 const gatewayStation = "AS2GATE"
 
-// Content encryption and key transport OIDs the peers report that libas2_peer_test.go does
-// not name.
+// Algorithm OIDs the OpenSSL peer reports that libas2_peer_test.go does not name.
 const (
-	oidAES128GCM  = "2.16.840.1.101.3.4.1.6"
-	oidRSAPSS     = "1.2.840.113549.1.1.10"
-	oidRSAEncrypt = libas2OIDRSAPKCS1v15
-	oidSHA1       = "1.3.14.3.2.26"
-	oidSHA256     = "2.16.840.1.101.3.4.2.1"
-	oidSHA512     = "2.16.840.1.101.3.4.2.3"
+	opensslOIDAES128GCM     = "2.16.840.1.101.3.4.1.6"
+	opensslOIDRSAPSS        = "1.2.840.113549.1.1.10"
+	opensslOIDRSAEncryption = libas2OIDRSAPKCS1v15
+	opensslOIDSHA1          = "1.3.14.3.2.26"
+	opensslOIDSHA256        = "2.16.840.1.101.3.4.2.1"
+	opensslOIDSHA512        = "2.16.840.1.101.3.4.2.3"
 )
 
 // buildGateway builds cmd/as2gate into a temporary folder and returns the binary.
@@ -74,9 +73,9 @@ type gatewayProcess struct {
 	stderr   *lockedBuffer
 }
 
-// freePorts returns n loopback ports nothing listens on at the time of the call: the gateway
-// must know its own public_url before it starts, so port 0 will not do.
-func freePorts(t testing.TB, n int) []int {
+// gatewayPorts returns n distinct loopback ports nothing listens on at the time of the call:
+// the gateway must know its own public_url before it starts, so port 0 will not do.
+func gatewayPorts(t testing.TB, n int) []int {
 	t.Helper()
 	ports := make([]int, n)
 	for i := range ports {
@@ -84,6 +83,7 @@ func freePorts(t testing.TB, n int) []int {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Held until all are chosen, so that they differ.
 		defer ln.Close()
 		ports[i] = ln.Addr().(*net.TCPAddr).Port
 	}
@@ -96,7 +96,8 @@ func freePorts(t testing.TB, n int) []int {
 func startGateway(t testing.TB, bin string, station libas2Party, partners []gatewayPartner) *gatewayProcess {
 	t.Helper()
 	dir := t.TempDir()
-	// Another process may take a free port before the gateway binds it: try again then.
+	// Another process may take a free port before the gateway binds it: try again then. The
+	// gateway's message is all a test can tell that case by.
 	for try := 1; ; try++ {
 		g, err := launchGateway(t, bin, dir, station, partners)
 		if err == nil {
@@ -110,11 +111,11 @@ func startGateway(t testing.TB, bin string, station libas2Party, partners []gate
 
 func launchGateway(t testing.TB, bin, dir string, station libas2Party, partners []gatewayPartner) (*gatewayProcess, error) {
 	t.Helper()
-	ports := freePorts(t, 2)
+	ports := gatewayPorts(t, 2)
 	g := &gatewayProcess{
 		AS2URL:   fmt.Sprintf("http://127.0.0.1:%d/as2", ports[0]),
 		adminURL: fmt.Sprintf("http://127.0.0.1:%d", ports[1]),
-		token:    "interop-" + newBoundary(),
+		token:    "interop-" + opensslBoundary(),
 		inbox:    filepath.Join(dir, "inbox"),
 		stderr:   &lockedBuffer{},
 	}
@@ -269,9 +270,9 @@ func (g *gatewayProcess) submit(t testing.TB, partner, filename, contentType str
 	return s.ID, s.MessageID
 }
 
-// poll asks done every few milliseconds until it says true or the deadline passes; the
+// gatewayPoll asks done every few milliseconds until it says true or the deadline passes; the
 // gateway's API has no way to wait for a state change.
-func poll(t testing.TB, what string, done func() bool) {
+func gatewayPoll(t testing.TB, what string, done func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(gatewayDeadline)
 	for !done() {
@@ -287,7 +288,7 @@ func poll(t testing.TB, what string, done func() bool) {
 func (g *gatewayProcess) outcome(t testing.TB, id int64) gatewayMessage {
 	t.Helper()
 	var m gatewayMessage
-	poll(t, fmt.Sprintf("message %d sent or failed", id), func() bool {
+	gatewayPoll(t, fmt.Sprintf("message %d sent or failed", id), func() bool {
 		m = gatewayMessage{}
 		g.api(t, http.MethodGet, fmt.Sprintf("/api/v1/messages/%d", id), nil, "", &m)
 		return m.State == "sent" || m.State == "failed" || len(m.Attempts) > 0
@@ -300,10 +301,10 @@ func (g *gatewayProcess) outcome(t testing.TB, id int64) gatewayMessage {
 func (g *gatewayProcess) received(t testing.TB, messageID string) (gatewayMessage, []byte) {
 	t.Helper()
 	var m gatewayMessage
-	poll(t, "message "+messageID+" received", func() bool {
+	gatewayPoll(t, "message "+messageID+" received", func() bool {
 		var list struct{ Messages []gatewayMessage }
 		g.api(t, http.MethodGet, "/api/v1/messages?box=received", nil, "", &list)
-		i := slices.IndexFunc(list.Messages, func(m gatewayMessage) bool { return sameMessageID(m.MessageID, messageID) })
+		i := slices.IndexFunc(list.Messages, func(m gatewayMessage) bool { return gatewaySameMessageID(m.MessageID, messageID) })
 		if i < 0 {
 			return false
 		}
@@ -313,9 +314,10 @@ func (g *gatewayProcess) received(t testing.TB, messageID string) (gatewayMessag
 	if len(m.Files) != 1 {
 		t.Fatalf("received message %s has %d files, want 1: %+v", messageID, len(m.Files), m)
 	}
+	// The tests' AS2 ids and file names need no sanitising: the inbox holds them as they are.
 	path := filepath.Join(g.inbox, m.Partner, m.Files[0].Name)
 	var content []byte
-	poll(t, path+" delivered", func() bool {
+	gatewayPoll(t, path+" delivered", func() bool {
 		var err error
 		content, err = os.ReadFile(path)
 		return err == nil
@@ -323,34 +325,34 @@ func (g *gatewayProcess) received(t testing.TB, messageID string) (gatewayMessag
 	return m, content
 }
 
-// sameMessageID compares Message-IDs with or without their angle brackets.
-func sameMessageID(a, b string) bool { return strings.Trim(a, "<> ") == strings.Trim(b, "<> ") }
+// gatewaySameMessageID compares Message-IDs with or without their angle brackets.
+func gatewaySameMessageID(a, b string) bool { return strings.Trim(a, "<> ") == strings.Trim(b, "<> ") }
 
-func sha256Hex(b []byte) string {
+func gatewaySHA256(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
 }
 
-// checkReceived asserts that the gateway holds message messageID from partner with payload
+// gatewayCheckReceived asserts that the gateway holds message messageID from partner with payload
 // want under filename, in the API (name, size, SHA-256) and in the inbox folder (bytes).
-func checkReceived(c *matrixCase, g *gatewayProcess, messageID, partner, filename string, want []byte) {
+func gatewayCheckReceived(c *matrixCase, g *gatewayProcess, messageID, partner, filename string, want []byte) {
 	c.t.Helper()
 	m, content := g.received(c.t, messageID)
 	f := m.Files[0]
 	if m.State != "received" || m.Direction != "in" || m.Partner != partner {
 		c.Errorf("gateway shows %s %s from %s, want received (direction in) from %s", m.State, m.Direction, m.Partner, partner)
 	}
-	if f.Name != filename || f.Size != int64(len(want)) || f.SHA256 != sha256Hex(want) {
-		c.Errorf("gateway file %s (%d bytes, sha256 %s), want %s (%d bytes, sha256 %s)", f.Name, f.Size, f.SHA256, filename, len(want), sha256Hex(want))
+	if f.Name != filename || f.Size != int64(len(want)) || f.SHA256 != gatewaySHA256(want) {
+		c.Errorf("gateway file %s (%d bytes, sha256 %s), want %s (%d bytes, sha256 %s)", f.Name, f.Size, f.SHA256, filename, len(want), gatewaySHA256(want))
 	}
 	if !bytes.Equal(content, want) {
 		c.Errorf("inbox file holds %d bytes that differ from the %d sent", len(content), len(want))
 	}
 }
 
-// checkSent asserts that the gateway shows m Sent with a positive MDN whose MIC matched,
+// gatewayCheckSent asserts that the gateway shows m Sent with a positive MDN whose MIC matched,
 // signed as asked.
-func checkSent(c *matrixCase, m gatewayMessage, signed bool) {
+func gatewayCheckSent(c *matrixCase, m gatewayMessage, signed bool) {
 	c.t.Helper()
 	if m.State != "sent" {
 		c.Fatalf("gateway shows message %d %s, attempts %+v", m.ID, m.State, m.Attempts)
@@ -458,7 +460,7 @@ func gatewayWithLibas2(t *testing.T, bin string) {
 					if tc.mdn == "sync" && res.MDNTransfer != "content-length" {
 						c.Errorf("sync MDN sent %s, want with Content-Length", res.MDNTransfer)
 					}
-					checkReceived(c, g, res.MessageID, peer.AS2ID, filename, content)
+					gatewayCheckReceived(c, g, res.MessageID, peer.AS2ID, filename, content)
 					c.checkFixes(res.FixesUsed, nil)
 				})
 			}
@@ -481,14 +483,14 @@ func gatewayWithLibas2(t *testing.T, bin string) {
 					// is no report to wait for.
 					sent := g.outcome(t, id)
 					if o.wantCode == "" {
-						checkSent(c, sent, true)
+						gatewayCheckSent(c, sent, true)
 					} else if len(sent.Attempts) != 1 || sent.Attempts[0].Code != o.wantCode || sent.Attempts[0].Class != "permanent" || sent.State != "failed" {
 						c.Fatalf("gateway shows message %d %s with attempts %+v, want failed with one permanent %s", id, sent.State, sent.Attempts, o.wantCode)
 					} else {
 						c.note("gateway refuses libas2's MDN: %s", o.wantCode)
 					}
 					got := receivers[i].next(t)
-					if got.Error != "" || !sameMessageID(got.MessageID, messageID) {
+					if got.Error != "" || !gatewaySameMessageID(got.MessageID, messageID) {
 						c.Fatalf("libas2 answered %s with %q, want %s processed", got.MessageID, got.Error, messageID)
 					}
 					if p := receivers[i].payload(t, got.N); !bytes.Equal(p, content) {
@@ -529,13 +531,13 @@ func gatewayWithOpenSSL(t *testing.T, bin string) {
 	}{
 		{"sha-256 aes256-cbc pkcs1v15, sync signed MDN",
 			gatewayPartner{AS2ID: "OSSL", Sign: "sha256", Encrypt: "aes256-cbc", KeyTransport: "rsa-pkcs1v15", MDN: "sync", MDNSigned: true},
-			"sha-256", oidSHA256, []string{oidRSAEncrypt, libas2OIDAES256CBC}},
+			"sha-256", opensslOIDSHA256, []string{opensslOIDRSAEncryption, libas2OIDAES256CBC}},
 		{"sha-512 pss aes128-gcm oaep-sha256, sync signed MDN",
 			gatewayPartner{AS2ID: "OSSL-GCM", Sign: "sha512", PSS: true, Encrypt: "aes128-gcm", KeyTransport: "rsa-oaep-sha256", MDN: "sync", MDNSigned: true},
-			"sha-512", oidSHA512, []string{libas2OIDRSAESOAEP, "sha256", oidAES128GCM}},
+			"sha-512", opensslOIDSHA512, []string{libas2OIDRSAESOAEP, "sha256", opensslOIDAES128GCM}},
 		{"sha-1 3des pkcs1v15, async signed MDN",
 			gatewayPartner{AS2ID: "OSSL-ASYNC", Sign: "sha1", Encrypt: "3des", KeyTransport: "rsa-pkcs1v15", MDN: "async", MDNSigned: true},
-			"sha-1", oidSHA1, []string{oidRSAEncrypt, libas2OIDDESEDE3CBC}},
+			"sha-1", opensslOIDSHA1, []string{opensslOIDRSAEncryption, libas2OIDDESEDE3CBC}},
 	}
 	var partners []gatewayPartner
 	for _, o := range outbound {
@@ -611,7 +613,7 @@ func gatewayWithOpenSSL(t *testing.T, bin string) {
 					if mdn.Signed != (msg.MDNSign != "") || (mdn.Signed && opensslDigestName(mdn.Micalg) != msg.MDNSign) {
 						c.Errorf("MDN signed %t with micalg %q, want signed %t with %s", mdn.Signed, mdn.Micalg, msg.MDNSign != "", msg.MDNSign)
 					}
-					if !sameMessageID(mdn.OriginalMessageID, sent.MessageID) {
+					if !gatewaySameMessageID(mdn.OriginalMessageID, sent.MessageID) {
 						c.Errorf("MDN Original-Message-ID %s, sent %s", mdn.OriginalMessageID, sent.MessageID)
 					}
 					want := "automatic-action/MDN-sent-automatically; " + cmp.Or(tc.wantDisposition, "processed")
@@ -623,10 +625,10 @@ func gatewayWithOpenSSL(t *testing.T, bin string) {
 						return
 					}
 					// The MIC the gateway returns is openssl's digest of what was signed.
-					if !sameMIC(mdn.ReceivedMIC, sent.ExpectedMIC) {
+					if !opensslSameMIC(mdn.ReceivedMIC, sent.ExpectedMIC) {
 						c.Errorf("Received-Content-MIC %q, openssl dgst says %q", mdn.ReceivedMIC, sent.ExpectedMIC)
 					}
-					checkReceived(c, g, sent.MessageID, peer.AS2ID, msg.Filename, msg.Payload)
+					gatewayCheckReceived(c, g, sent.MessageID, peer.AS2ID, msg.Filename, msg.Payload)
 					if mdn.Signed {
 						c.note("signed MDN verified by openssl cms -verify, MIC matches openssl dgst")
 					} else {
@@ -653,7 +655,7 @@ func gatewayWithOpenSSL(t *testing.T, bin string) {
 					if r, ok := receiver.report(messageID); ok && r.Err != nil {
 						c.Fatalf("the OpenSSL receiver: %v", r.Err)
 					}
-					checkSent(c, sent, true)
+					gatewayCheckSent(c, sent, true)
 					got := receiver.next(t, messageID)
 					if got.Err != nil {
 						c.Fatalf("the OpenSSL receiver: %v", got.Err)
@@ -664,7 +666,7 @@ func gatewayWithOpenSSL(t *testing.T, bin string) {
 					if got.Micalg != o.micalg || !slices.Contains(got.Signature, o.digest) {
 						c.Errorf("multipart/signed micalg %q, signature algorithms %v: want %s with digest %s", got.Micalg, got.Signature, o.micalg, o.digest)
 					}
-					if slices.Contains(got.Signature, oidRSAPSS) != o.partner.PSS {
+					if slices.Contains(got.Signature, opensslOIDRSAPSS) != o.partner.PSS {
 						c.Errorf("signature algorithms %v, want RSASSA-PSS %t", got.Signature, o.partner.PSS)
 					}
 					for _, oid := range o.algs {

@@ -147,8 +147,8 @@ func (p *opensslAS2) algorithms(der []byte) ([]string, error) {
 	return algs, nil
 }
 
-// micalgName is the RFC 5751 micalg name of an openssl digest name: sha256 -> sha-256.
-func micalgName(md string) string { return "sha-" + strings.TrimPrefix(md, "sha") }
+// opensslMicalg is the RFC 5751 micalg name of an openssl digest name: sha256 -> sha-256.
+func opensslMicalg(md string) string { return "sha-" + strings.TrimPrefix(md, "sha") }
 
 // opensslDigestName is the openssl name of a micalg: sha-256 -> sha256, also for the
 // RFC 3851 spellings without the dash.
@@ -156,20 +156,20 @@ func opensslDigestName(micalg string) string {
 	return strings.ReplaceAll(strings.ToLower(strings.TrimSpace(micalg)), "-", "")
 }
 
-// formatMIC is the Received-Content-MIC value of a digest.
-func formatMIC(digest []byte, md string) string {
-	return base64.StdEncoding.EncodeToString(digest) + ", " + micalgName(md)
+// opensslFormatMIC is the Received-Content-MIC value of a digest.
+func opensslFormatMIC(digest []byte, md string) string {
+	return base64.StdEncoding.EncodeToString(digest) + ", " + opensslMicalg(md)
 }
 
-// newBoundary returns a MIME boundary, or a Message-ID local part, nobody else uses.
-func newBoundary() string {
+// opensslBoundary returns a MIME boundary, or a Message-ID local part, nobody else uses.
+func opensslBoundary() string {
 	b := make([]byte, 12)
 	rand.Read(b)
 	return hex.EncodeToString(b)
 }
 
-// base64Lines encodes b in lines of 76 characters, each ended by CRLF.
-func base64Lines(b []byte) []byte {
+// opensslBase64Lines encodes b in lines of 76 characters, each ended by CRLF.
+func opensslBase64Lines(b []byte) []byte {
 	enc := base64.StdEncoding.EncodeToString(b)
 	var out bytes.Buffer
 	for len(enc) > 76 {
@@ -180,25 +180,25 @@ func base64Lines(b []byte) []byte {
 	return out.Bytes()
 }
 
-// multipartSigned wraps entity (its headers and body) and a detached signature over it in a
+// opensslMultipartSigned wraps entity (its headers and body) and a detached signature over it in a
 // multipart/signed entity (RFC 1847), whose first header line is its Content-Type.
-func multipartSigned(entity, sig []byte, md string) []byte {
-	b := newBoundary()
+func opensslMultipartSigned(entity, sig []byte, md string) []byte {
+	b := opensslBoundary()
 	var out bytes.Buffer
-	fmt.Fprintf(&out, "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=%s; boundary=\"%s\"\r\n\r\n", micalgName(md), b)
+	fmt.Fprintf(&out, "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=%s; boundary=\"%s\"\r\n\r\n", opensslMicalg(md), b)
 	fmt.Fprintf(&out, "--%s\r\n", b)
 	out.Write(entity)
 	// The CRLF before the delimiter belongs to the delimiter (RFC 2046 section 5.1.1): the
 	// signed part is entity exactly.
 	fmt.Fprintf(&out, "\r\n--%s\r\nContent-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n", b)
 	out.WriteString("Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"smime.p7s\"\r\n\r\n")
-	out.Write(base64Lines(sig))
+	out.Write(opensslBase64Lines(sig))
 	fmt.Fprintf(&out, "--%s--\r\n", b)
 	return out.Bytes()
 }
 
-// splitEntity splits a MIME entity into its header and its body.
-func splitEntity(entity []byte) (textproto.MIMEHeader, []byte, error) {
+// opensslSplitEntity splits a MIME entity into its header and its body.
+func opensslSplitEntity(entity []byte) (textproto.MIMEHeader, []byte, error) {
 	end := bytes.Index(entity, []byte("\r\n\r\n"))
 	if end < 0 {
 		if bytes.HasPrefix(entity, []byte("\r\n")) {
@@ -213,10 +213,10 @@ func splitEntity(entity []byte) (textproto.MIMEHeader, []byte, error) {
 	return h, entity[end+4:], nil
 }
 
-// splitParts returns the body parts of a multipart body byte for byte as they were sent:
+// opensslSplitParts returns the body parts of a multipart body byte for byte as they were sent:
 // each runs from the line after its delimiter to the CRLF before the next delimiter, which
 // belongs to that delimiter (RFC 2046 section 5.1.1).
-func splitParts(body []byte, boundary string) ([][]byte, error) {
+func opensslSplitParts(body []byte, boundary string) ([][]byte, error) {
 	// Pretend a CRLF before the body so that a delimiter opening it is found like the others.
 	body = append([]byte("\r\n"), body...)
 	at, closing, err := nextDelimiter(body, 0, boundary)
@@ -260,8 +260,8 @@ func nextDelimiter(body []byte, from int, boundary string) (at int, closing bool
 	}
 }
 
-// mediaType parses a Content-Type, lower-casing the type.
-func mediaType(h textproto.MIMEHeader) (string, map[string]string, error) {
+// opensslMediaType parses a Content-Type, lower-casing the type.
+func opensslMediaType(h textproto.MIMEHeader) (string, map[string]string, error) {
 	mt, params, err := mime.ParseMediaType(h.Get("Content-Type"))
 	if err != nil {
 		return "", nil, fmt.Errorf("openssl peer: Content-Type %q: %w", h.Get("Content-Type"), err)
@@ -269,8 +269,8 @@ func mediaType(h textproto.MIMEHeader) (string, map[string]string, error) {
 	return mt, params, nil
 }
 
-// decodeBody removes the Content-Transfer-Encoding of an entity's body.
-func decodeBody(h textproto.MIMEHeader, body []byte) ([]byte, error) {
+// opensslDecodeBody removes the Content-Transfer-Encoding of an entity's body.
+func opensslDecodeBody(h textproto.MIMEHeader, body []byte) ([]byte, error) {
 	switch cte := strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding"))); cte {
 	case "", "7bit", "8bit", "binary":
 		return body, nil
@@ -286,27 +286,27 @@ func decodeBody(h textproto.MIMEHeader, body []byte) ([]byte, error) {
 	}
 }
 
-// signedParts splits a multipart/signed body into the signed part, exactly, and the DER of
+// opensslSignedParts splits a multipart/signed body into the signed part, exactly, and the DER of
 // its signature.
-func signedParts(body []byte, params map[string]string) (signed, sig []byte, err error) {
-	parts, err := splitParts(body, params["boundary"])
+func opensslSignedParts(body []byte, params map[string]string) (signed, sig []byte, err error) {
+	parts, err := opensslSplitParts(body, params["boundary"])
 	if err != nil {
 		return nil, nil, err
 	}
 	if len(parts) != 2 {
 		return nil, nil, fmt.Errorf("openssl peer: multipart/signed with %d parts, want 2", len(parts))
 	}
-	h, b, err := splitEntity(parts[1])
+	h, b, err := opensslSplitEntity(parts[1])
 	if err != nil {
 		return nil, nil, err
 	}
-	sig, err = decodeBody(h, b)
+	sig, err = opensslDecodeBody(h, b)
 	return parts[0], sig, err
 }
 
-// receiptOptions reads Disposition-Notification-Options: whether a signed receipt is asked
+// opensslReceiptOptions reads Disposition-Notification-Options: whether a signed receipt is asked
 // for, and the openssl names of the digests offered for it, in order.
-func receiptOptions(v string) (signed bool, mds []string) {
+func opensslReceiptOptions(v string) (signed bool, mds []string) {
 	for _, param := range strings.Split(v, ";") {
 		name, value, _ := strings.Cut(param, "=")
 		values := strings.Split(value, ",")[1:] // after the importance
@@ -364,7 +364,7 @@ func (p *opensslAS2) send(ctx context.Context, url, to string, o opensslOutbound
 	if err != nil {
 		return nil, err
 	}
-	sent := &opensslSent{MessageID: "<" + newBoundary() + "@openssl.as2gate.test>", ExpectedMIC: formatMIC(mic, micMD)}
+	sent := &opensslSent{MessageID: "<" + opensslBoundary() + "@openssl.as2gate.test>", ExpectedMIC: opensslFormatMIC(mic, micMD)}
 
 	content := entity.Bytes()
 	if o.Sign != "" {
@@ -372,9 +372,9 @@ func (p *opensslAS2) send(ctx context.Context, url, to string, o opensslOutbound
 		if err != nil {
 			return nil, err
 		}
-		content = multipartSigned(content, sig, o.Sign)
+		content = opensslMultipartSigned(content, sig, o.Sign)
 	}
-	header, body, err := splitEntity(content)
+	header, body, err := opensslSplitEntity(content)
 	if err != nil {
 		return nil, err
 	}
@@ -411,7 +411,7 @@ func (p *opensslAS2) send(ctx context.Context, url, to string, o opensslOutbound
 		req.Header.Set("Disposition-Notification-To", "mailto:as2@openssl.as2gate.test")
 		if o.MDNSign != "" {
 			req.Header.Set("Disposition-Notification-Options",
-				"signed-receipt-protocol=optional, pkcs7-signature; signed-receipt-micalg=optional, "+micalgName(o.MDNSign))
+				"signed-receipt-protocol=optional, pkcs7-signature; signed-receipt-micalg=optional, "+opensslMicalg(o.MDNSign))
 		}
 		if o.MDN == "async" {
 			req.Header.Set("Receipt-Delivery-Option", o.ReceiptURL)
@@ -442,13 +442,13 @@ type opensslMDN struct {
 // partner's certificate.
 func (p *opensslAS2) readMDN(contentType string, body []byte) (*opensslMDN, error) {
 	h := textproto.MIMEHeader{"Content-Type": {contentType}}
-	mt, params, err := mediaType(h)
+	mt, params, err := opensslMediaType(h)
 	if err != nil {
 		return nil, err
 	}
 	var mdn opensslMDN
 	if mt == "multipart/signed" {
-		signed, sig, err := signedParts(body, params)
+		signed, sig, err := opensslSignedParts(body, params)
 		if err != nil {
 			return nil, err
 		}
@@ -456,29 +456,29 @@ func (p *opensslAS2) readMDN(contentType string, body []byte) (*opensslMDN, erro
 			return nil, fmt.Errorf("openssl peer: MDN signature: %w", err)
 		}
 		mdn.Signed, mdn.Micalg = true, params["micalg"]
-		if h, body, err = splitEntity(signed); err != nil {
+		if h, body, err = opensslSplitEntity(signed); err != nil {
 			return nil, err
 		}
-		if mt, params, err = mediaType(h); err != nil {
+		if mt, params, err = opensslMediaType(h); err != nil {
 			return nil, err
 		}
 	}
 	if mt != "multipart/report" {
 		return nil, fmt.Errorf("openssl peer: MDN of type %s, want multipart/report", mt)
 	}
-	parts, err := splitParts(body, params["boundary"])
+	parts, err := opensslSplitParts(body, params["boundary"])
 	if err != nil {
 		return nil, err
 	}
 	for _, part := range parts {
-		ph, pb, err := splitEntity(part)
+		ph, pb, err := opensslSplitEntity(part)
 		if err != nil {
 			return nil, err
 		}
-		if pt, _, err := mediaType(ph); err != nil || pt != "message/disposition-notification" {
+		if pt, _, err := opensslMediaType(ph); err != nil || pt != "message/disposition-notification" {
 			continue
 		}
-		if pb, err = decodeBody(ph, pb); err != nil {
+		if pb, err = opensslDecodeBody(ph, pb); err != nil {
 			return nil, err
 		}
 		fields, err := textproto.NewReader(bufio.NewReader(io.MultiReader(bytes.NewReader(pb), strings.NewReader("\r\n\r\n")))).ReadMIMEHeader()
@@ -493,9 +493,9 @@ func (p *opensslAS2) readMDN(contentType string, body []byte) (*opensslMDN, erro
 	return nil, errors.New("openssl peer: multipart/report without a message/disposition-notification part")
 }
 
-// sameMIC compares two Received-Content-MIC values, whose spacing and case of the
+// opensslSameMIC compares two Received-Content-MIC values, whose spacing and case of the
 // algorithm may differ.
-func sameMIC(a, b string) bool {
+func opensslSameMIC(a, b string) bool {
 	norm := func(s string) string {
 		mic, alg, _ := strings.Cut(s, ",")
 		return strings.TrimSpace(mic) + "," + opensslDigestName(alg)
@@ -644,7 +644,7 @@ func (r *opensslReceiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
 	var head textproto.MIMEHeader
 	var body []byte
 	if mdn != nil {
-		if head, body, err = splitEntity(mdn); err != nil {
+		if head, body, err = opensslSplitEntity(mdn); err != nil {
 			in.Err = err
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			r.deliver(in)
@@ -653,7 +653,7 @@ func (r *opensslReceiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
 		head.Set("AS2-Version", "1.2")
 		head.Set("AS2-From", in.AS2To)
 		head.Set("AS2-To", in.AS2From)
-		head.Set("Message-ID", "<"+newBoundary()+"@openssl.as2gate.test>")
+		head.Set("Message-ID", "<"+opensslBoundary()+"@openssl.as2gate.test>")
 		head.Set("MIME-Version", "1.0")
 	}
 	receiptURL := req.Header.Get("Receipt-Delivery-Option")
@@ -677,7 +677,7 @@ func (r *opensslReceiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
 		r.async.Add(1)
 		go func() {
 			defer r.async.Done()
-			in.AsyncStatus, in.Err = postMDN(receiptURL, head, body)
+			in.AsyncStatus, in.Err = opensslPostMDN(receiptURL, head, body)
 			r.deliver(in)
 		}()
 		return
@@ -685,8 +685,8 @@ func (r *opensslReceiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
 	r.deliver(in)
 }
 
-// postMDN delivers an asynchronous MDN and returns the HTTP status it got.
-func postMDN(url string, head textproto.MIMEHeader, body []byte) (int, error) {
+// opensslPostMDN delivers an asynchronous MDN and returns the HTTP status it got.
+func opensslPostMDN(url string, head textproto.MIMEHeader, body []byte) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), opensslPeerDeadline)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
@@ -717,10 +717,10 @@ func (r *opensslReceiver) receive(req *http.Request, in *opensslInbound) ([]byte
 		return nil, fmt.Errorf("openssl peer: reading the message: %w", err)
 	}
 	h := textproto.MIMEHeader(req.Header)
-	if wire, err = decodeBody(h, wire); err != nil {
+	if wire, err = opensslDecodeBody(h, wire); err != nil {
 		return nil, err
 	}
-	mt, params, err := mediaType(h)
+	mt, params, err := opensslMediaType(h)
 	if err != nil {
 		return nil, err
 	}
@@ -733,25 +733,25 @@ func (r *opensslReceiver) receive(req *http.Request, in *opensslInbound) ([]byte
 		if entity, err = p.decrypt(wire); err != nil {
 			return nil, err
 		}
-		if h, _, err = splitEntity(entity); err != nil {
+		if h, _, err = opensslSplitEntity(entity); err != nil {
 			return nil, err
 		}
-		if mt, params, err = mediaType(h); err != nil {
+		if mt, params, err = opensslMediaType(h); err != nil {
 			return nil, err
 		}
 	}
-	wantSigned, mds := receiptOptions(req.Header.Get("Disposition-Notification-Options"))
+	wantSigned, mds := opensslReceiptOptions(req.Header.Get("Disposition-Notification-Options"))
 	micMD := "sha256"
 	if len(mds) > 0 {
 		micMD = mds[0]
 	}
 	micOver := entity
 	if mt == "multipart/signed" {
-		_, body, err := splitEntity(entity)
+		_, body, err := opensslSplitEntity(entity)
 		if err != nil {
 			return nil, err
 		}
-		signed, sig, err := signedParts(body, params)
+		signed, sig, err := opensslSignedParts(body, params)
 		if err != nil {
 			return nil, err
 		}
@@ -769,13 +769,13 @@ func (r *opensslReceiver) receive(req *http.Request, in *opensslInbound) ([]byte
 	if err != nil {
 		return nil, err
 	}
-	in.MIC = formatMIC(digest, micMD)
+	in.MIC = opensslFormatMIC(digest, micMD)
 
-	ph, pb, err := splitEntity(entity)
+	ph, pb, err := opensslSplitEntity(entity)
 	if err != nil {
 		return nil, err
 	}
-	if in.Payload, err = decodeBody(ph, pb); err != nil {
+	if in.Payload, err = opensslDecodeBody(ph, pb); err != nil {
 		return nil, err
 	}
 	in.ContentType = ph.Get("Content-Type")
@@ -786,7 +786,7 @@ func (r *opensslReceiver) receive(req *http.Request, in *opensslInbound) ([]byte
 	if req.Header.Get("Disposition-Notification-To") == "" {
 		return nil, nil
 	}
-	report := mdnReport(in)
+	report := opensslMDNReport(in)
 	if !wantSigned {
 		return report, nil
 	}
@@ -794,13 +794,13 @@ func (r *opensslReceiver) receive(req *http.Request, in *opensslInbound) ([]byte
 	if err != nil {
 		return nil, err
 	}
-	return multipartSigned(report, sig, micMD), nil
+	return opensslMultipartSigned(report, sig, micMD), nil
 }
 
-// mdnReport is the multipart/report of a positive MDN (RFC 3798, RFC 4130 section 7.4.3),
+// opensslMDNReport is the multipart/report of a positive MDN (RFC 3798, RFC 4130 section 7.4.3),
 // with its Content-Type header.
-func mdnReport(in *opensslInbound) []byte {
-	b := newBoundary()
+func opensslMDNReport(in *opensslInbound) []byte {
+	b := opensslBoundary()
 	var out bytes.Buffer
 	fmt.Fprintf(&out, "Content-Type: multipart/report; report-type=disposition-notification; boundary=\"%s\"\r\n\r\n", b)
 	fmt.Fprintf(&out, "--%s\r\nContent-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\n\r\n", b)
@@ -831,7 +831,7 @@ func TestOpenSSLPeerSplitParts(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := splitParts([]byte(tc.body), "b")
+			got, err := opensslSplitParts([]byte(tc.body), "b")
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err %v, want error %v", err, tc.wantErr)
 			}
@@ -875,13 +875,13 @@ func TestOpenSSLPeerSelfLoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !mdn.Signed || mdn.OriginalMessageID != sent.MessageID || !sameMIC(mdn.ReceivedMIC, sent.ExpectedMIC) ||
+	if !mdn.Signed || mdn.OriginalMessageID != sent.MessageID || !opensslSameMIC(mdn.ReceivedMIC, sent.ExpectedMIC) ||
 		mdn.Disposition != "automatic-action/MDN-sent-automatically; processed" {
 		t.Fatalf("MDN %+v, want a signed positive MDN with MIC %s", mdn, sent.ExpectedMIC)
 	}
 
 	_, params, _ := mime.ParseMediaType(sent.Header.Get("Content-Type"))
-	signed, sig, err := signedParts(sent.Body, params)
+	signed, sig, err := opensslSignedParts(sent.Body, params)
 	if err != nil {
 		t.Fatal(err)
 	}

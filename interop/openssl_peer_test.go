@@ -724,7 +724,8 @@ func (r *opensslReceiver) receive(req *http.Request, in *opensslInbound) ([]byte
 	if err != nil {
 		return nil, err
 	}
-	// entity is the MIME entity inside the envelope, with its headers.
+	// entity is the MIME entity the message carries, headers included: the one inside the
+	// envelope, or, unencrypted, the HTTP body under its Content-Type (already decoded).
 	entity := append([]byte("Content-Type: "+h.Get("Content-Type")+"\r\n\r\n"), wire...)
 	if mt == "application/pkcs7-mime" {
 		if in.Envelope, err = p.algorithms(wire); err != nil {

@@ -35,6 +35,7 @@ type Gateway struct {
 	payloads payload.Store
 	worker   *outbound.Worker
 	partners *partners
+	backend  *inbound.Backend
 	notifier *notify.Notifier
 	as2Srv   *http.Server
 	adminSrv *http.Server
@@ -108,6 +109,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 			return g.payloads.Ping(ctx)
 		},
 	})
+	g.backend = backend
 	as2Handler := &as2.Handler{Backend: backend, SpoolDir: g.spoolDir()}
 	g.as2Srv = &http.Server{Handler: as2Handler, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	g.adminSrv = &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
@@ -151,6 +153,12 @@ func listen(addr string, t *config.ListenerTLS) (net.Listener, error) {
 // Run serves both listeners and runs the send worker until ctx ends, then shuts down:
 // in-flight sends return to the queue, requests in progress get a grace period.
 func (g *Gateway) Run(ctx context.Context) error {
+	// Deliveries a crash interrupted are done before anything new arrives.
+	if n, err := g.backend.Redeliver(ctx); err != nil {
+		g.log.Error("delivering received messages left undelivered", "err", err)
+	} else if n > 0 {
+		g.log.Info("delivered received messages left undelivered by the last stop", "messages", n)
+	}
 	errc := make(chan error, 3)
 	var wg sync.WaitGroup
 	serve := func(srv *http.Server, ln net.Listener) {

@@ -192,7 +192,12 @@ func (b *Backend) Receive(ctx context.Context, req *as2.Request, wire *as2.Spool
 	if m.State == store.StateSuspended {
 		ev.Type, ev.Detail = "suspended", m.LastError
 	}
-	if err := b.cfg.Store.CreateInbound(ctx, m, job, ev); err != nil {
+	if err := b.cfg.Store.CreateInbound(ctx, m, job, ev, now.Add(-b.cfg.DedupWindow)); err != nil {
+		var de *store.DuplicateError
+		if errors.As(err, &de) {
+			// Another copy was stored while this one was being unpacked.
+			return b.duplicate(ctx, req, de.Existing, log)
+		}
 		return nil, err
 	}
 	if job != nil && b.cfg.Wake != nil {

@@ -14,16 +14,25 @@ import (
 	"github.com/as2gate/as2gate/internal/store"
 )
 
-// deliver copies the payloads of a committed message into the partner's inbox folder. A
-// failure is logged and recorded on the timeline: the message is safe in the archive and can
-// be delivered again.
+// deliver copies the payloads of a committed message into the partner's inbox folder and
+// records the delivery. A failure is logged and recorded on the timeline: the message is safe
+// in the archive and is delivered again at the next start (Redeliver).
 func (b *Backend) deliver(ctx context.Context, ag *Agreement, m *store.Message, log *slog.Logger) {
 	if ag.Inbox == "" {
 		return
 	}
+	failed := false
+	defer func() {
+		if !failed {
+			if err := b.cfg.Store.MarkDelivered(context.WithoutCancel(ctx), m.ID, b.cfg.Now()); err != nil {
+				log.Error("recording a delivery", "err", err)
+			}
+		}
+	}()
 	for i, f := range m.Files {
 		path, err := b.deliverFile(ctx, ag.Inbox, f, fallbackName(m, i))
 		if err != nil {
+			failed = true
 			log.Error("delivering a payload to the inbox", "file", f.Name, "err", err)
 			b.cfg.Store.AddEvent(context.WithoutCancel(ctx), &store.Event{At: b.cfg.Now(), MessageRow: m.ID, Direction: store.Inbound,
 				Partner: m.Partner, Type: "delivery_failed", Detail: err.Error()})
@@ -31,6 +40,31 @@ func (b *Backend) deliver(ctx context.Context, ag *Agreement, m *store.Message, 
 		}
 		log.Info("payload delivered", "path", path)
 	}
+}
+
+// Redeliver delivers the received messages whose delivery was never recorded: those of a
+// gateway that stopped between committing a message and writing it to the inbox. A file
+// already in the inbox from the interrupted delivery may then appear twice, under a second
+// name: never overwritten, never lost.
+func (b *Backend) Redeliver(ctx context.Context) (int, error) {
+	// One pass: a message whose delivery fails again stays undelivered for the next start
+	// (and the operator's redeliver action) rather than being retried in a loop here.
+	ms, err := b.cfg.Store.Undelivered(ctx, 10000)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, m := range ms {
+		log := b.cfg.Log.With("message_id", m.MessageID, "partner", m.Partner)
+		ag, err := b.cfg.Agreements.Agreement(ctx, m.Station, m.Partner)
+		if err != nil {
+			log.Warn("cannot deliver a received message: its agreement is gone", "err", err)
+			continue
+		}
+		b.deliver(ctx, ag, m, log)
+		n++
+	}
+	return n, nil
 }
 
 func fallbackName(m *store.Message, i int) string {

@@ -18,6 +18,18 @@ import (
 // ErrNotFound is returned when a record does not exist.
 var ErrNotFound = errors.New("store: not found")
 
+// DuplicateError is returned by CreateInbound for a message received before.
+type DuplicateError struct {
+	Existing *Message
+}
+
+func (e *DuplicateError) Error() string {
+	return "store: message " + e.Existing.MessageID + " was received before"
+}
+
+// Unwrap makes a DuplicateError an ErrConflict.
+func (e *DuplicateError) Unwrap() error { return ErrConflict }
+
 // ErrConflict is returned when a change is not allowed in the record's current state (for
 // example, a lease that another worker holds, or an action on a message in the wrong state).
 var ErrConflict = errors.New("store: conflict")
@@ -112,6 +124,8 @@ type Message struct {
 	LeaseUntil    time.Time
 	LastError     string // the last failure, in words
 	LastCode      string // the last failure code
+	// DeliveredAt is when an inbound message's payloads reached the inbox; zero before.
+	DeliveredAt time.Time
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
 
@@ -198,8 +212,17 @@ type Store interface {
 	CreateMessage(ctx context.Context, m *Message, ev *Event) error
 	// CreateInbound inserts a received message and, when mdnJob is not nil, the outbound
 	// KindMDN row that delivers its asynchronous MDN (mdnJob.RelatedID set to m.ID), with ev,
-	// in one transaction: a receipt owed is never lost.
-	CreateInbound(ctx context.Context, m *Message, mdnJob *Message, ev *Event) error
+	// in one transaction: a receipt owed is never lost. When an inbound message with the same
+	// station, partner and Message-ID was created at or after dedupSince, nothing is written
+	// and the error is a *DuplicateError: the check and the insert are one transaction, so two
+	// copies arriving at once are never both kept. A zero dedupSince skips the check.
+	CreateInbound(ctx context.Context, m *Message, mdnJob *Message, ev *Event, dedupSince time.Time) error
+	// MarkDelivered records that an inbound message's payloads reached its inbox.
+	MarkDelivered(ctx context.Context, id int64, at time.Time) error
+	// Undelivered returns received (not suspended) inbound messages whose delivery was never
+	// recorded, oldest first: after a crash between the commit and the delivery, the gateway
+	// delivers them at start.
+	Undelivered(ctx context.Context, limit int) ([]*Message, error)
 	// GetMessage returns one message, or ErrNotFound.
 	GetMessage(ctx context.Context, id int64) (*Message, error)
 	// ListMessages returns messages matching f, newest first.

@@ -14,7 +14,7 @@ import (
 // messageColumns are the columns scanMessage reads, in its order.
 const messageColumns = `id, direction, kind, message_id, station, partner, subject, tag, state,
 	files, wire, wire_header, mic, mdn_mode, mdn, url, related_id, attempts, next_attempt_at,
-	lease_owner, lease_until, claimed_from, last_error, last_code, created_at, updated_at`
+	lease_owner, lease_until, claimed_from, last_error, last_code, created_at, updated_at, delivered_at`
 
 // defaultLimit is the page size of a list that does not ask for one.
 const defaultLimit = 50
@@ -29,14 +29,16 @@ func scanMessage(row scanner) (*store.Message, error) {
 		files, header, mdn                 string
 		related                            sql.NullInt64
 		next, leaseUntil, created, updated int64
+		delivered                          int64
 	)
 	err := row.Scan(&m.ID, &m.Direction, &m.Kind, &m.MessageID, &m.Station, &m.Partner,
 		&m.Subject, &m.Tag, &m.State, &files, &m.Wire, &header, &m.MIC, &m.MDNMode, &mdn,
 		&m.URL, &related, &m.Attempts, &next, &m.LeaseOwner, &leaseUntil, &m.ClaimedFrom,
-		&m.LastError, &m.LastCode, &created, &updated)
+		&m.LastError, &m.LastCode, &created, &updated, &delivered)
 	if err != nil {
 		return nil, err
 	}
+	m.DeliveredAt = fromNano(delivered)
 	if err := fromJSON("files", files, &m.Files); err != nil {
 		return nil, fmt.Errorf("message %d: %w", m.ID, err)
 	}
@@ -124,7 +126,7 @@ func (s *Store) CreateMessage(ctx context.Context, m *store.Message, ev *store.E
 }
 
 // CreateInbound implements store.Store.
-func (s *Store) CreateInbound(ctx context.Context, m *store.Message, mdnJob *store.Message, ev *store.Event) error {
+func (s *Store) CreateInbound(ctx context.Context, m *store.Message, mdnJob *store.Message, ev *store.Event, dedupSince time.Time) error {
 	if m.Direction != store.Inbound {
 		return fmt.Errorf("sqlite: create inbound %s: direction %q is not inbound", m.MessageID, m.Direction)
 	}
@@ -132,7 +134,23 @@ func (s *Store) CreateInbound(ctx context.Context, m *store.Message, mdnJob *sto
 		return fmt.Errorf("sqlite: create inbound %s: the MDN job must be an outbound row of kind mdn", m.MessageID)
 	}
 	now := s.clock()
+	var dup *store.Message
 	err := s.write(ctx, func(tx *sql.Tx) error {
+		if !dedupSince.IsZero() {
+			// The writer transaction is exclusive (BEGIN IMMEDIATE): no other copy can be
+			// inserted between this check and the insert below.
+			d, err := scanMessage(tx.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages
+				WHERE direction = 'in' AND station = ? AND partner = ? AND message_id = ? AND created_at >= ?
+				ORDER BY created_at DESC, id DESC LIMIT 1`,
+				m.Station, m.Partner, m.MessageID, unixNano(dedupSince)))
+			if err == nil {
+				dup = d
+				return nil
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
 		if err := insertMessage(ctx, tx, m, now); err != nil {
 			return err
 		}
@@ -147,14 +165,48 @@ func (s *Store) CreateInbound(ctx context.Context, m *store.Message, mdnJob *sto
 		}
 		return insertEvent(ctx, tx, ev, m, now)
 	})
-	if err != nil {
+	if err != nil || dup != nil {
 		m.ID = 0
 		if mdnJob != nil {
 			mdnJob.ID, mdnJob.RelatedID = 0, 0
 		}
+	}
+	if err != nil {
 		return fmt.Errorf("sqlite: create inbound %s: %w", m.MessageID, err)
 	}
+	if dup != nil {
+		return &store.DuplicateError{Existing: dup}
+	}
 	return nil
+}
+
+// MarkDelivered implements store.Store.
+func (s *Store) MarkDelivered(ctx context.Context, id int64, at time.Time) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE messages SET delivered_at = ?, updated_at = ?
+			WHERE id = ? AND direction = 'in'`, unixNano(at), unixNano(s.clock()), id)
+		if err != nil {
+			return fmt.Errorf("sqlite: mark %d delivered: %w", id, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("sqlite: inbound message %d: %w", id, store.ErrNotFound)
+		}
+		return nil
+	})
+}
+
+// Undelivered implements store.Store.
+func (s *Store) Undelivered(ctx context.Context, limit int) ([]*store.Message, error) {
+	if limit <= 0 {
+		limit = defaultLimit
+	}
+	ms, err := queryMessages(ctx, s.r, `SELECT `+messageColumns+` FROM messages
+		WHERE direction = 'in' AND state = 'received' AND delivered_at = 0
+		ORDER BY id LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: undelivered messages: %w", err)
+	}
+	return ms, nil
 }
 
 // insertMessage inserts m in tx and sets its ID and times.
@@ -178,13 +230,13 @@ func insertMessage(ctx context.Context, tx *sql.Tx, m *store.Message, now time.T
 	err = tx.QueryRowContext(ctx, `INSERT INTO messages (direction, kind, message_id,
 		station, partner, subject, tag, state, files, wire, wire_header, mic, mdn_mode, mdn,
 		url, related_id, attempts, next_attempt_at, lease_owner, lease_until, claimed_from,
-		last_error, last_code, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		last_error, last_code, created_at, updated_at, delivered_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		RETURNING id`,
 		m.Direction, m.Kind, m.MessageID, m.Station, m.Partner, m.Subject, m.Tag, m.State,
 		files, m.Wire, header, m.MIC, m.MDNMode, mdn, m.URL, nullID(m.RelatedID), m.Attempts,
 		unixNano(m.NextAttemptAt), m.LeaseOwner, unixNano(m.LeaseUntil), m.ClaimedFrom,
-		m.LastError, m.LastCode, unixNano(now), unixNano(now)).Scan(&id)
+		m.LastError, m.LastCode, unixNano(now), unixNano(now), unixNano(m.DeliveredAt)).Scan(&id)
 	if err != nil {
 		return err
 	}

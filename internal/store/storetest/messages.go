@@ -324,7 +324,7 @@ func testCreateInbound(t *testing.T, s store.Store) {
 		MDNMode: "none", NextAttemptAt: base(),
 	}
 	ev := &store.Event{Type: "received", Detail: "1 file(s)"}
-	if err := s.CreateInbound(ctx, in, job, ev); err != nil {
+	if err := s.CreateInbound(ctx, in, job, ev, base().Add(-time.Hour)); err != nil {
 		t.Fatalf("CreateInbound: %v", err)
 	}
 	if in.ID == 0 || job.ID == 0 || job.RelatedID != in.ID {
@@ -344,7 +344,7 @@ func testCreateInbound(t *testing.T, s store.Store) {
 
 	// Without a job: only the message.
 	alone := inbound("GATEWAY", "PARTNERX", messageID())
-	if err := s.CreateInbound(ctx, alone, nil, nil); err != nil || alone.ID == 0 {
+	if err := s.CreateInbound(ctx, alone, nil, nil, time.Time{}); err != nil || alone.ID == 0 {
 		t.Fatalf("CreateInbound without a job: id %d, %v", alone.ID, err)
 	}
 
@@ -352,13 +352,82 @@ func testCreateInbound(t *testing.T, s store.Store) {
 	lost := inbound("GATEWAY", "PARTNERX", messageID())
 	bad := *job
 	bad.ID, bad.Kind = 0, store.KindMessage
-	if err := s.CreateInbound(ctx, lost, &bad, nil); err == nil {
+	if err := s.CreateInbound(ctx, lost, &bad, nil, time.Time{}); err == nil {
 		t.Fatal("CreateInbound accepted a job that is not an MDN")
 	}
 	if _, err := s.FindByMessageID(ctx, store.Inbound, lost.MessageID); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the message of a failed CreateInbound was written: %v", err)
 	}
-	if err := s.CreateInbound(ctx, outbound("PARTNERX", base()), nil, nil); err == nil {
+	if err := s.CreateInbound(ctx, outbound("PARTNERX", base()), nil, nil, time.Time{}); err == nil {
 		t.Fatal("CreateInbound accepted an outbound message")
+	}
+}
+
+// testCreateInboundDuplicate: the duplicate check of CreateInbound and its insert are one
+// transaction: of many copies of one message stored at once, exactly one is kept and every
+// other call gets a *DuplicateError naming it.
+func testCreateInboundDuplicate(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	id := messageID()
+	since := base().Add(-time.Hour)
+	const copies = 8
+	errs := make(chan error, copies)
+	for range copies {
+		go func() {
+			m := inbound("GATEWAY", "PARTNERX", id)
+			errs <- s.CreateInbound(ctx, m, nil, nil, since)
+		}()
+	}
+	kept := 0
+	for range copies {
+		err := <-errs
+		var de *store.DuplicateError
+		switch {
+		case err == nil:
+			kept++
+		case errors.As(err, &de) && errors.Is(err, store.ErrConflict) && de.Existing.MessageID == id:
+		default:
+			t.Fatalf("CreateInbound: %v", err)
+		}
+	}
+	if kept != 1 {
+		t.Fatalf("%d copies kept, want 1", kept)
+	}
+	// Outside the window, or with the check skipped, the same Message-ID is new again.
+	if err := s.CreateInbound(ctx, inbound("GATEWAY", "PARTNERX", id), nil, nil, base().Add(time.Hour)); err != nil {
+		t.Fatalf("after the window: %v", err)
+	}
+	if err := s.CreateInbound(ctx, inbound("GATEWAY", "PARTNERY", id), nil, nil, since); err != nil {
+		t.Fatalf("another partner: %v", err)
+	}
+}
+
+// testDelivery: received messages are undelivered until MarkDelivered; suspended ones and
+// outbound ones never are.
+func testDelivery(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	a := create(t, s, inbound("GATEWAY", "PARTNERX", messageID()))
+	b := create(t, s, inbound("GATEWAY", "PARTNERX", messageID()))
+	susp := inbound("GATEWAY", "PARTNERX", messageID())
+	susp.State = store.StateSuspended
+	create(t, s, susp)
+	create(t, s, outbound("PARTNERX", base()))
+	got, err := s.Undelivered(ctx, 10)
+	if err != nil || len(got) != 2 || got[0].ID != a.ID || got[1].ID != b.ID {
+		t.Fatalf("Undelivered = %v, %v; want messages %d and %d", got, err, a.ID, b.ID)
+	}
+	at := base()
+	if err := s.MarkDelivered(ctx, a.ID, at); err != nil {
+		t.Fatal(err)
+	}
+	if m := get(t, s, a.ID); !m.DeliveredAt.Equal(at) {
+		t.Fatalf("DeliveredAt = %v, want %v", m.DeliveredAt, at)
+	}
+	got, err = s.Undelivered(ctx, 10)
+	if err != nil || len(got) != 1 || got[0].ID != b.ID {
+		t.Fatalf("Undelivered after marking = %v, %v", got, err)
+	}
+	if err := s.MarkDelivered(ctx, 1<<40, at); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("MarkDelivered of a missing message: %v", err)
 	}
 }

@@ -36,6 +36,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CreateAndGet", testCreateAndGet},
 		{"CreateRejectsInvalid", testCreateRejectsInvalid},
 		{"CreateInbound", testCreateInbound},
+		{"CreateInboundDuplicate", testCreateInboundDuplicate},
+		{"Delivery", testDelivery},
 		{"GetNotFound", testGetNotFound},
 		{"ListFilters", testListFilters},
 		{"ListPaging", testListPaging},

@@ -116,6 +116,22 @@ func (w *Worker) Wake() {
 // errShutdown is the cause of the context of in-flight sends when the worker stops.
 var errShutdown = errors.New("outbound: worker stopping")
 
+// claimRetry is how soon Run claims again after the store failed a claim.
+const claimRetry = time.Second
+
+// untilDue returns how long Run waits after a claim made at claimedAt: until the earliest
+// queued or awaiting row falls due, at most Poll. A row that was already due at claimedAt
+// and is still waiting was left by the claim because its partner is at the PerPartner
+// limit: only a send finishing frees it, and that wakes Run, so waiting for its due time
+// (past) would turn the loop into a busy one for as long as the partner's sends take.
+func (w *Worker) untilDue(ctx context.Context, claimedAt time.Time) time.Duration {
+	next, ok, err := w.cfg.Store.NextDue(ctx)
+	if err != nil || !ok || !next.After(claimedAt) {
+		return w.cfg.Poll
+	}
+	return min(max(next.Sub(w.cfg.Now()), 0), w.cfg.Poll)
+}
+
 // Run claims and sends due rows until ctx ends. Rows in flight when it ends are returned to
 // the queue without spending an attempt; Run returns once they are.
 func (w *Worker) Run(ctx context.Context) error {
@@ -166,22 +182,6 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 		timer.Stop()
 	}
-}
-
-// claimRetry is how soon Run claims again after the store failed a claim.
-const claimRetry = time.Second
-
-// untilDue returns how long Run waits after a claim made at claimedAt: until the earliest
-// queued or awaiting row falls due, at most Poll. A row that was already due at claimedAt
-// and is still waiting was left by the claim because its partner is at the PerPartner
-// limit: only a send finishing frees it, and that wakes Run, so waiting for its due time
-// (past) would turn the loop into a busy one for as long as the partner's sends take.
-func (w *Worker) untilDue(ctx context.Context, claimedAt time.Time) time.Duration {
-	next, ok, err := w.cfg.Store.NextDue(ctx)
-	if err != nil || !ok || !next.After(claimedAt) {
-		return w.cfg.Poll
-	}
-	return min(max(next.Sub(w.cfg.Now()), 0), w.cfg.Poll)
 }
 
 // process sends one claimed row and records the outcome.

@@ -641,12 +641,25 @@ func faultCases() []faultCase {
 			mentions: []string{"protocol version"},
 		},
 		{
-			name: "client certificate required", class: store.ClassPermanent, code: CodeTLSClientCertRequired,
+			name: "client certificate not accepted", class: store.ClassPermanent, code: CodeTLSClientCertRequired,
+			// The station presents a certificate the partner does not trust. Under TLS 1.2
+			// the partner's unknown_ca alert ends the handshake, before any of the
+			// request is written. (Under TLS 1.3 the refusal comes after the client's side of
+			// the handshake, and races the request being written: net/http then reports the
+			// write's broken pipe, not the alert.)
 			setup: func(t *testing.T, r *rig) *as2test.Partner {
-				pool := as2test.NewClientCert(t, rigStation).Pool()
-				return r.fake(t, as2test.AS2(r.as2Config()), as2test.WithClientCertRequired(pool))
+				trusted, presented := as2test.NewClientCert(t, "TRUSTED"), as2test.NewClientCert(t, rigStation)
+				p := r.fake(t, as2test.AS2(r.as2Config()),
+					as2test.WithClientCertRequired(trusted.Pool()), as2test.WithTLSVersion(0, tls.VersionTLS12))
+				hc := p.Client()
+				// Presented whatever CAs the partner asks for, so that the partner judges it.
+				hc.Transport.(*http.Transport).TLSClientConfig.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+					return &presented.Certificate, nil
+				}
+				r.partners.set(rigPartner, p.URL, hc)
+				return p
 			},
-			mentions: []string{"tls_cert"},
+			mentions: []string{"unknown certificate authority", "tls_cert"},
 		},
 		{name: "301", class: store.ClassPermanent, code: CodeHTTP301, status: 301, reaches: true, setup: respond(301, http.Header{"Location": {location}}, ""), mentions: []string{location}},
 		{name: "302", class: store.ClassPermanent, code: CodeHTTP302, status: 302, reaches: true, setup: respond(302, http.Header{"Location": {location}}, ""), mentions: []string{location}},

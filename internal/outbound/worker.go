@@ -119,6 +119,22 @@ func (w *Worker) Wake() {
 // errShutdown is the cause of the context of in-flight sends when the worker stops.
 var errShutdown = errors.New("outbound: worker stopping")
 
+// claimRetry is how soon Run claims again after the store failed a claim.
+const claimRetry = time.Second
+
+// untilDue returns how long Run waits after a claim made at claimedAt: until the earliest
+// queued or awaiting row falls due, at most Poll. A row that was already due at claimedAt
+// and is still waiting was left by the claim because its partner is at the PerPartner
+// limit: only a send finishing frees it, and that wakes Run, so waiting for its due time
+// (past) would turn the loop into a busy one for as long as the partner's sends take.
+func (w *Worker) untilDue(ctx context.Context, claimedAt time.Time) time.Duration {
+	next, ok, err := w.cfg.Store.NextDue(ctx)
+	if err != nil || !ok || !next.After(claimedAt) {
+		return w.cfg.Poll
+	}
+	return min(max(next.Sub(w.cfg.Now()), 0), w.cfg.Poll)
+}
+
 // Run claims and sends due rows until ctx ends. Rows in flight when it ends are returned to
 // the queue without spending an attempt; Run returns once they are.
 func (w *Worker) Run(ctx context.Context) error {
@@ -138,13 +154,20 @@ func (w *Worker) Run(ctx context.Context) error {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
-		free := w.cfg.Concurrency - len(slots)
-		if free > 0 {
+		// With every slot busy nothing can be claimed until a send finishes, which wakes
+		// the loop: only the poll is left to wait for.
+		wait := w.cfg.Poll
+		if free := w.cfg.Concurrency - len(slots); free > 0 {
+			claimedAt := w.cfg.Now()
 			rows, err := w.cfg.Store.Claim(ctx, store.ClaimRequest{
-				Now: w.cfg.Now(), Owner: w.cfg.Owner, Lease: w.cfg.Lease, Limit: free, PerPartner: w.cfg.PerPartner,
+				Now: claimedAt, Owner: w.cfg.Owner, Lease: w.cfg.Lease, Limit: free, PerPartner: w.cfg.PerPartner,
 			})
-			if err != nil && ctx.Err() == nil {
+			switch {
+			case err != nil && ctx.Err() == nil:
 				w.cfg.Log.Error("claiming due messages", "err", err)
+				wait = min(wait, claimRetry)
+			case err == nil:
+				wait = w.untilDue(ctx, claimedAt)
 			}
 			for _, m := range rows {
 				slots <- struct{}{}
@@ -156,15 +179,6 @@ func (w *Worker) Run(ctx context.Context) error {
 					done <- struct{}{}
 				}()
 			}
-		}
-		wait := w.cfg.Poll
-		if next, ok, err := w.cfg.Store.NextDue(ctx); err == nil && ok {
-			if d := next.Sub(w.cfg.Now()); d < wait {
-				wait = max(d, 0)
-			}
-		}
-		if len(slots) == w.cfg.Concurrency {
-			wait = w.cfg.Poll // nothing can be claimed until a send finishes
 		}
 		timer.Reset(wait)
 		select {
@@ -222,7 +236,7 @@ func (w *Worker) process(ctx context.Context, m *store.Message) {
 	if err != nil {
 		if errors.Is(context.Cause(ctx), errShutdown) {
 			// Interrupted by a stop: the row goes back to the queue as it was, no attempt
-			// spent. (An attempt that completed is recorded below even while stopping.)
+			// spent.
 			if rerr := w.cfg.Store.Release(context.WithoutCancel(ctx), m.ID, w.cfg.Owner); rerr != nil {
 				log.Error("returning a message to the queue at shutdown", "err", rerr)
 			}
@@ -231,7 +245,10 @@ func (w *Worker) process(ctx context.Context, m *store.Message) {
 		log.Error("recording an attempt", "err", err)
 		return
 	}
-	if ferr := w.cfg.Store.Finish(context.WithoutCancel(ctx), m.ID, w.cfg.Owner, out); ferr != nil {
+	// An attempt that ended is recorded even when stopping began meanwhile: a message the
+	// partner acknowledged must not go back to the queue to be sent twice.
+	ctx = context.WithoutCancel(ctx)
+	if ferr := w.cfg.Store.Finish(ctx, m.ID, w.cfg.Owner, out); ferr != nil {
 		log.Error("recording the outcome", "state", out.State, "err", ferr)
 		return
 	}
@@ -255,11 +272,11 @@ func (w *Worker) attempt(ctx context.Context, m *store.Message) (store.Outcome, 
 	now := w.cfg.Now()
 	if m.ClaimedFrom == store.StateAwaitingMDN {
 		// Claimed because its MDN deadline passed.
-		return w.failed(ctx, m, ErrAsyncMDNTimeout, now)
+		return w.failed(ctx, m, Classify(ErrAsyncMDNTimeout, now), now)
 	}
 	p, err := w.cfg.Partners.Partner(ctx, m.Station, m.Partner)
 	if err != nil {
-		return w.failed(ctx, m, &ConfigError{Err: err}, now)
+		return w.failed(ctx, m, Classify(&ConfigError{What: "partner " + m.Partner + " of station " + m.Station, Err: err}, now), now)
 	}
 	if m.Kind == store.KindMDN {
 		return w.sendMDN(ctx, m, now)
@@ -268,7 +285,7 @@ func (w *Worker) attempt(ctx context.Context, m *store.Message) (store.Outcome, 
 	if err != nil {
 		var ce *ConfigError
 		if errors.As(err, &ce) {
-			return w.failed(ctx, m, err, now)
+			return w.failed(ctx, m, Classify(err, now), now)
 		}
 		return store.Outcome{}, Failure{}, err
 	}
@@ -279,9 +296,12 @@ func (w *Worker) attempt(ctx context.Context, m *store.Message) (store.Outcome, 
 		if ctx.Err() != nil {
 			return store.Outcome{}, Failure{}, ctx.Err()
 		}
-		out, f, ferr := w.failed(ctx, m, err, w.cfg.Now())
+		// The response, when the partner gave one, keeps its status and headers with an
+		// attempt that failed on the MDN.
+		now = w.cfg.Now()
+		out, f, ferr := w.failed(ctx, m, ClassifyResponse(resp, err, now), now)
 		if resp != nil && resp.Receipt != nil {
-			out.MDN = mdnRecord(resp.Receipt, resp.Header, false, w.cfg.Now())
+			out.MDN = mdnRecord(resp.Receipt, resp.Header, false, now)
 		}
 		return out, f, ferr
 	}
@@ -329,7 +349,7 @@ func (w *Worker) packed(ctx context.Context, m *store.Message, p *Partner) (*as2
 	}
 	msg, err := as2.Pack(payloads, &opts)
 	if err != nil {
-		return nil, nil, &ConfigError{Err: err}
+		return nil, nil, &ConfigError{What: "packing the message", Err: err}
 	}
 	release := func() { msg.Close() }
 	key, _, err := w.cfg.Payloads.Put(ctx, msg.Body.Open())
@@ -386,7 +406,7 @@ func formatMICs(msg *as2.Message) string {
 func (w *Worker) sendMDN(ctx context.Context, m *store.Message, now time.Time) (store.Outcome, Failure, error) {
 	hc, err := w.cfg.Partners.MDNClient(ctx, m.Station, m.Partner)
 	if err != nil {
-		return w.failed(ctx, m, &ConfigError{Err: err}, now)
+		return w.failed(ctx, m, Classify(&ConfigError{What: "MDN client for partner " + m.Partner, Err: err}, now), now)
 	}
 	b, err := w.cfg.Payloads.Open(ctx, m.Wire)
 	if err != nil {
@@ -401,14 +421,15 @@ func (w *Worker) sendMDN(ctx context.Context, m *store.Message, now time.Time) (
 		if ctx.Err() != nil {
 			return store.Outcome{}, Failure{}, ctx.Err()
 		}
-		return w.failed(ctx, m, err, w.cfg.Now())
+		now = w.cfg.Now()
+		return w.failed(ctx, m, Classify(err, now), now)
 	}
 	return store.Outcome{State: store.StateSent, Event: &store.Event{Type: "mdn_sent", Detail: "asynchronous MDN delivered to " + m.URL}}, Failure{}, nil
 }
 
-// failed classifies err and decides: retry under the class's policy, or fail.
-func (w *Worker) failed(ctx context.Context, m *store.Message, err error, now time.Time) (store.Outcome, Failure, error) {
-	f := Classify(err, now)
+// failed decides what follows the failure f of an attempt at now: a retry under the
+// policy of its class, or the end.
+func (w *Worker) failed(ctx context.Context, m *store.Message, f Failure, now time.Time) (store.Outcome, Failure, error) {
 	a := &store.Attempt{
 		At: now, Class: f.Class, Code: f.Code, HTTPStatus: f.HTTPStatus, Header: f.Header,
 		BodyExcerpt: f.BodyExcerpt, Error: f.Error, Action: f.Action,

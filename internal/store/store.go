@@ -126,8 +126,8 @@ type Message struct {
 	LastCode      string // the last failure code
 	// DeliveredAt is when an inbound message's payloads reached the inbox; zero before.
 	DeliveredAt time.Time
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 
 	// ClaimedFrom is, while a row is in StateSending, the state Claim took it from:
 	// StateQueued when it is due to be sent, StateAwaitingMDN when its MDN deadline passed.

@@ -32,6 +32,8 @@ type gatewaySpec struct {
 	listenerTLS     string
 	allowPrivateMDN bool
 	partners        []partnerSpec
+	// extra is further top-level YAML, e.g. a notify block.
+	extra string
 }
 
 // partnerSpec is one partner entry of a gatewaySpec.
@@ -52,6 +54,7 @@ func (g gatewaySpec) yaml(dir string) string {
 	b.WriteString("public_url: http://127.0.0.1:1/as2\n")
 	fmt.Fprintf(&b, "allow_private_mdn_urls: %v\n", g.allowPrivateMDN)
 	b.WriteString("log: {format: json, level: warn}\n")
+	b.WriteString(g.extra)
 	if g.listenerTLS != "" {
 		fmt.Fprintf(&b, "tls:\n  as2: %s\n", g.listenerTLS)
 	}

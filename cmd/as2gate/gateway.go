@@ -77,7 +77,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 	g.worker, err = outbound.New(outbound.Config{
 		Store: g.store, Payloads: g.payloads, Partners: g.partners,
 		Owner:       leaseOwner(cfg.DataDir),
-		Concurrency: cfg.Workers, PerPartner: config.DefaultConcurrency,
+		Concurrency: cfg.Workers, PerPartner: cfg.Defaults.Concurrency, PartnerLimits: partnerLimits(cfg),
 		SpoolDir: g.spoolDir(), Log: log.With("component", "outbound"),
 		OnFailed: func(ctx context.Context, m *store.Message, f outbound.Failure) {
 			g.notifier.Notify(ctx, notify.MessageEvent(notify.MessageFailed, m, &store.Attempt{Class: f.Class, Code: f.Code, Error: f.Error, Action: f.Action}, time.Now()))
@@ -238,4 +238,13 @@ func notifyConfig(cfg *config.Config) notify.Config {
 		nc.Webhook = &notify.WebhookConfig{URL: w.URL, Secret: string(w.Secret)}
 	}
 	return nc
+}
+
+// partnerLimits is each partner's concurrency setting, for the send worker.
+func partnerLimits(cfg *config.Config) map[string]int {
+	m := make(map[string]int, len(cfg.Partners))
+	for _, p := range cfg.Partners {
+		m[p.AS2ID] = p.Concurrency
+	}
+	return m
 }

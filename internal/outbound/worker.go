@@ -60,6 +60,8 @@ type Config struct {
 	Concurrency int
 	// PerPartner bounds the rows of one partner in flight; default 4.
 	PerPartner int
+	// PartnerLimits overrides PerPartner for the partners it names (their concurrency).
+	PartnerLimits map[string]int
 	// Lease is how long a claim holds; it must exceed the longest transmission. Default 10m.
 	Lease time.Duration
 	// Poll is the fallback wait when nothing wakes the worker; default 1m. Timers (retries,
@@ -160,7 +162,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		if free := w.cfg.Concurrency - len(slots); free > 0 {
 			claimedAt := w.cfg.Now()
 			rows, err := w.cfg.Store.Claim(ctx, store.ClaimRequest{
-				Now: claimedAt, Owner: w.cfg.Owner, Lease: w.cfg.Lease, Limit: free, PerPartner: w.cfg.PerPartner,
+				Now: claimedAt, Owner: w.cfg.Owner, Lease: w.cfg.Lease, Limit: free, PerPartner: w.cfg.PerPartner, PartnerLimits: w.cfg.PartnerLimits,
 			})
 			switch {
 			case err != nil && ctx.Err() == nil:

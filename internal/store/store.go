@@ -184,6 +184,9 @@ type ClaimRequest struct {
 	Lease      time.Duration // how long the claim holds before another worker may take it
 	Limit      int           // at most this many rows
 	PerPartner int           // at most this many rows of one partner in sending state at once; 0: no limit
+	// PartnerLimits overrides PerPartner for the partners it names (their concurrency
+	// setting); a value <= 0 there means no limit for that partner.
+	PartnerLimits map[string]int
 }
 
 // Filter selects messages for a list; the fields that are set must all match.

@@ -90,7 +90,11 @@ func (s *Store) Claim(ctx context.Context, r store.ClaimRequest) ([]*store.Messa
 func claimable(ctx context.Context, tx *sql.Tx, r store.ClaimRequest, now int64) ([]int64, error) {
 	active := map[string]int{}
 	limit := r.Limit
-	if r.PerPartner > 0 {
+	limited := r.PerPartner > 0
+	for _, n := range r.PartnerLimits {
+		limited = limited || n > 0
+	}
+	if limited {
 		limit = -1
 		counts, err := tx.QueryContext(ctx, claimActive, now)
 		if err != nil {
@@ -125,8 +129,12 @@ func claimable(ctx context.Context, tx *sql.Tx, r store.ClaimRequest, now int64)
 		if err := rows.Scan(&id, &partner); err != nil {
 			return nil, err
 		}
-		if r.PerPartner > 0 {
-			if active[partner] >= r.PerPartner {
+		max := r.PerPartner
+		if n, ok := r.PartnerLimits[partner]; ok {
+			max = n
+		}
+		if max > 0 {
+			if active[partner] >= max {
 				continue
 			}
 			active[partner]++

@@ -824,3 +824,27 @@ func testAttempts(t *testing.T, s store.Store) {
 		t.Errorf("Message.Attempts = %d, want %d", got.Attempts, len(codes))
 	}
 }
+
+// testClaimPartnerLimits: a partner's own concurrency overrides the default per-partner
+// limit, in either direction.
+func testClaimPartnerLimits(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	now := base()
+	count := map[string]int{}
+	for _, p := range []string{"SLOW", "FAST", "OTHER"} {
+		for i := range 4 {
+			create(t, s, outbound(p, now.Add(time.Duration(i-10)*time.Second)))
+		}
+	}
+	ms, err := s.Claim(ctx, store.ClaimRequest{Now: now, Owner: "w", Lease: time.Minute, Limit: 20, PerPartner: 2,
+		PartnerLimits: map[string]int{"SLOW": 1, "FAST": 3}})
+	if err != nil {
+		t.Fatalf("Claim: %v", err)
+	}
+	for _, m := range ms {
+		count[m.Partner]++
+	}
+	if want := map[string]int{"SLOW": 1, "FAST": 3, "OTHER": 2}; fmt.Sprint(count) != fmt.Sprint(want) {
+		t.Fatalf("Claim took %v per partner, want %v", count, want)
+	}
+}

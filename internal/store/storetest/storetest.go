@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ClaimExpiredLease", testClaimExpiredLease},
 		{"ClaimMDNDeadline", testClaimMDNDeadline},
 		{"ClaimPerPartner", testClaimPerPartner},
+		{"ClaimPartnerLimits", testClaimPartnerLimits},
 		{"ClaimRejectsInvalid", testClaimRejectsInvalid},
 		{"ClaimConcurrent", testClaimConcurrent},
 		{"ClaimConcurrentPerPartner", testClaimConcurrentPerPartner},

@@ -160,9 +160,13 @@ func TestErrors(t *testing.T) {
 		{name: "not a form", method: "POST", path: "/api/v1/messages", token: token,
 			body: func() (io.Reader, string) { return strings.NewReader("{}"), "application/json" }, status: 400, says: "multipart/form-data"},
 		{name: "unknown partner", method: "POST", path: "/api/v1/messages", token: token,
-			body: func() (io.Reader, string) { return form(map[string]string{"partner": "NOBODY"}, map[string]string{"a.txt": "x"}) }, status: 400, says: "NOBODY"},
+			body: func() (io.Reader, string) {
+				return form(map[string]string{"partner": "NOBODY"}, map[string]string{"a.txt": "x"})
+			}, status: 400, says: "NOBODY"},
 		{name: "unknown field", method: "POST", path: "/api/v1/messages", token: token,
-			body: func() (io.Reader, string) { return form(map[string]string{"partner": "PARTNERX", "colour": "red"}, nil) }, status: 400, says: "colour"},
+			body: func() (io.Reader, string) {
+				return form(map[string]string{"partner": "PARTNERX", "colour": "red"}, nil)
+			}, status: 400, says: "colour"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -193,4 +197,3 @@ func TestHealth(t *testing.T) {
 		t.Fatalf("readyz with the database closed: %d %v", code, out)
 	}
 }
-

@@ -192,18 +192,20 @@ func TestOpenSSLSMIMEUnpacks(t *testing.T) {
 		name   string
 		steps  []step
 		layers []cms.ContentType
-		mic    crypto.Hash // the digest of the MIC over the entity
+		// mic is the digest of the MIC over the entity: the signature's, or SHA-1 for an
+		// unsigned message whose sender offered no algorithm (RFC 4130 §7.4.3).
+		mic crypto.Hash
 	}{
 		{"signed sha1", []step{{args: sign("sha1")}}, []cms.ContentType{cms.TypeSignedData}, crypto.SHA1},
 		{"signed sha256", []step{{args: sign("sha256")}}, []cms.ContentType{cms.TypeSignedData}, crypto.SHA256},
 		{"signed sha512 without certificate", []step{{args: sign("sha512", "-nocerts")}}, []cms.ContentType{cms.TypeSignedData}, crypto.SHA512},
 		{"signed sha384 RSASSA-PSS", []step{{args: sign("sha384", "-keyopt", "rsa_padding_mode:pss")}}, []cms.ContentType{cms.TypeSignedData}, crypto.SHA384},
 		{"encrypted aes256", []step{{args: []string{"cms", "-encrypt", "-binary", "-aes256", "-in", entityPath, receiverCert}}},
-			[]cms.ContentType{cms.TypeEnvelopedData}, crypto.SHA256},
+			[]cms.ContentType{cms.TypeEnvelopedData}, crypto.SHA1},
 		{"encrypted des3 with OAEP", []step{{args: []string{"cms", "-encrypt", "-binary", "-des3", "-in", entityPath, "-recip", receiverCert, "-keyopt", "rsa_padding_mode:oaep"}}},
-			[]cms.ContentType{cms.TypeEnvelopedData}, crypto.SHA256},
+			[]cms.ContentType{cms.TypeEnvelopedData}, crypto.SHA1},
 		{"encrypted aes-128-gcm", []step{{args: []string{"cms", "-encrypt", "-binary", "-aes-128-gcm", "-in", entityPath, receiverCert}}},
-			[]cms.ContentType{cms.TypeAuthEnvelopedData}, crypto.SHA256},
+			[]cms.ContentType{cms.TypeAuthEnvelopedData}, crypto.SHA1},
 		{"signed sha256, then encrypted aes256", []step{
 			{args: sign("sha256")},
 			{args: []string{"cms", "-encrypt", "-binary", "-aes256", "-recip", receiverCert}, in: true},

@@ -384,3 +384,37 @@ func TestExpiryRun(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// TestExpiryStopsWhenRunFails: when a listener fails, Run stops the expiry check too and
+// returns, although its context is still alive.
+func TestExpiryStopsWhenRunFails(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cert, key := cmstest.New(t, "GW-STOP", nil).WriteFiles(t, dir, "station")
+	yaml := "data_dir: data\nlisten: {as2: \"127.0.0.1:0\", admin: \"127.0.0.1:0\"}\napi_tokens: [test-token]\n" +
+		"stations:\n  - {as2_id: GW-STOP, key: " + key + ", cert: " + cert + "}\n"
+	path := filepath.Join(dir, "as2gate.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := Open(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	g.as2Ln.Close() // the partner listener fails at once
+	done := make(chan error, 1)
+	go func() { done <- g.Run(context.Background()) }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("Run returned no error after its listener failed")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return after its listener failed")
+	}
+}

@@ -161,10 +161,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 		defer close(workerDone)
 		g.worker.Run(workerCtx)
 	}()
+	expiryCtx, stopExpiry := context.WithCancel(ctx)
 	expiryDone := make(chan struct{})
 	go func() {
 		defer close(expiryDone)
-		g.expiry.run(ctx, time.After)
+		g.expiry.run(expiryCtx, time.After)
 	}()
 	var err error
 	select {
@@ -177,7 +178,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.adminSrv.Shutdown(shutdownCtx)
 	stopWorker()
 	<-workerDone
-	<-expiryDone // it stops with ctx; it must not notify after the notifier is closed
+	stopExpiry()
+	<-expiryDone // it must not notify after the notifier is closed
 	wg.Wait()
 	g.notifier.Close(shutdownCtx)
 	return err

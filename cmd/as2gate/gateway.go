@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -37,6 +38,7 @@ type Gateway struct {
 	partners *partners
 	backend  *inbound.Backend
 	notifier *notify.Notifier
+	expiry   *expiryWatch
 	as2Srv   *http.Server
 	adminSrv *http.Server
 	as2Ln    net.Listener
@@ -69,10 +71,15 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 	if g.payloads, err = payload.OpenDir(filepath.Join(cfg.DataDir, "payloads")); err != nil {
 		return nil, err
 	}
-	g.notifier, err = notify.New(notifyConfig(cfg), log.With("component", "notify"))
+	nc, err := notifyConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	g.notifier, err = notify.New(nc, log.With("component", "notify"))
 	if err != nil {
 		return nil, fmt.Errorf("notifications: %w", err)
 	}
+	g.expiry = newExpiryWatch(cfg, g.notifier, log.With("component", "expiry"))
 	g.partners = newPartners(cfg, g.spoolDir(), time.Now)
 	g.worker, err = outbound.New(outbound.Config{
 		Store: g.store, Payloads: g.payloads, Partners: g.partners,
@@ -176,6 +183,12 @@ func (g *Gateway) Run(ctx context.Context) error {
 		defer close(workerDone)
 		g.worker.Run(workerCtx)
 	}()
+	expiryCtx, stopExpiry := context.WithCancel(ctx)
+	expiryDone := make(chan struct{})
+	go func() {
+		defer close(expiryDone)
+		g.expiry.run(expiryCtx, time.After)
+	}()
 	var err error
 	select {
 	case <-ctx.Done():
@@ -187,6 +200,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.adminSrv.Shutdown(shutdownCtx)
 	stopWorker()
 	<-workerDone
+	stopExpiry()
+	<-expiryDone // it must not notify after the notifier is closed
 	wg.Wait()
 	g.notifier.Close(shutdownCtx)
 	return err
@@ -218,26 +233,42 @@ func redact(s string) string {
 	return s
 }
 
-func notifyConfig(cfg *config.Config) notify.Config {
+// notifyConfig maps the notify section of a validated configuration to the notifier's
+// settings. The notifier refuses what the configuration's checks let through in two cases,
+// and those are reported here under the configuration's key paths: an SMTP password with
+// neither starttls nor tls, and a webhook secret too short to sign with.
+func notifyConfig(cfg *config.Config) (notify.Config, error) {
 	var nc notify.Config
 	if e := cfg.Notify.Email; e != nil {
-		host, port, _ := net.SplitHostPort(e.SMTP)
-		ec := &notify.EmailConfig{Host: host, Username: e.Username, Password: e.Password, From: e.From, To: e.To}
-		fmt.Sscan(port, &ec.Port)
+		host, portText, err := net.SplitHostPort(e.SMTP)
+		if err != nil {
+			return nc, fmt.Errorf("notify.email.smtp: %q is not host:port: %w", e.SMTP, err)
+		}
+		port, err := strconv.Atoi(portText)
+		if err != nil || port < 1 || port > 65535 {
+			return nc, fmt.Errorf("notify.email.smtp: %q: the port must be a number from 1 to 65535", e.SMTP)
+		}
+		ec := &notify.EmailConfig{Host: host, Port: port, Username: e.Username, Password: e.Password, From: e.From, To: e.To}
 		switch {
 		case e.TLS:
-			ec.TLS = "implicit"
+			ec.TLS = notify.EmailImplicitTLS
 		case e.StartTLS:
-			ec.TLS = "starttls"
+			ec.TLS = notify.EmailSTARTTLS
 		default:
-			ec.TLS = "none"
+			ec.TLS = notify.EmailNoTLS
+		}
+		if ec.TLS == notify.EmailNoTLS && e.Username != "" {
+			return nc, errors.New("notify.email.username: set with starttls: false and tls: false: the SMTP password would cross the network in clear; use starttls: true (port 587) or tls: true (port 465)")
 		}
 		nc.Email = ec
 	}
 	if w := cfg.Notify.Webhook; w != nil {
+		if len(w.Secret) < minWebhookSecret {
+			return nc, fmt.Errorf("notify.webhook.secret_file: %s holds %d bytes: at least %d are needed to sign notifications (32 random bytes is a good choice: openssl rand -hex 32)", w.SecretFile, len(w.Secret), minWebhookSecret)
+		}
 		nc.Webhook = &notify.WebhookConfig{URL: w.URL, Secret: string(w.Secret)}
 	}
-	return nc
+	return nc, nil
 }
 
 // partnerLimits is each partner's concurrency setting, for the send worker.
@@ -248,3 +279,6 @@ func partnerLimits(cfg *config.Config) map[string]int {
 	}
 	return m
 }
+
+// minWebhookSecret is the shortest webhook secret the notifier accepts.
+const minWebhookSecret = 16

@@ -74,6 +74,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // Message-IDs read <…>, not \u003c…\u003e
 	enc.Encode(v)
 }
 

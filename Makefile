@@ -38,7 +38,7 @@ bench:
 
 ## fuzz: each fuzz target for FUZZTIME (go test runs one target at a time)
 fuzz:
-	@set -e; for pkg in ./cms ./as2; do \
+	@set -e; for pkg in ./cms ./as2 ./internal/config; do \
 	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; \

@@ -38,6 +38,10 @@ func newPartners(cfg *config.Config, spoolDir string, now func() time.Time) *par
 	for _, pt := range cfg.Partners {
 		st := cfg.Station(pt.Station)
 		dialer := &net.Dialer{Timeout: pt.Timeouts.Connect, KeepAlive: 30 * time.Second}
+		if pt.SourceAddress.IsValid() {
+			// Partners that allow-list addresses see this one (R-PART-4).
+			dialer.LocalAddr = &net.TCPAddr{IP: pt.SourceAddress.AsSlice()}
+		}
 		p.clients[pt.AS2ID] = &http.Client{Transport: &http.Transport{
 			Proxy:                 http.ProxyFromEnvironment,
 			DialContext:           dialer.DialContext,
@@ -158,6 +162,9 @@ func (p *partners) Agreement(_ context.Context, station, partner string) (*inbou
 		RequireEncrypted:  pt.Require.Encrypted,
 		RequireCompressed: pt.Require.Compressed,
 		MDNSigner:         &as2.MDNSigner{Certificate: st.Certificate, Key: st.Key},
+		MDNFromAgreement:  pt.MDNPolicy == config.MDNPolicyAgreement,
+		MDNSigned:         pt.MDNSigned,
+		MDNAlg:            pt.Sign,
 		Inbox:             p.cfg.Inbox(pt.AS2ID),
 	}, nil
 }

@@ -18,6 +18,7 @@ import (
 	"crypto/x509"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"time"
 
@@ -257,7 +258,21 @@ type Settings struct {
 	// Concurrency is how many messages to the partner may be in flight at once
 	// (concurrency; default 4).
 	Concurrency int
+	// MDNPolicy decides the MDNs we return to the partner (mdn_policy, R-PART-4): "sender"
+	// (default) follows the sender's Disposition-Notification-Options, "agreement" signs
+	// or not as mdn_signed says and uses the agreement's sign algorithm, whatever the
+	// sender asked.
+	MDNPolicy string
+	// SourceAddress is the local address outbound connections to the partner come from
+	// (source_address), for partners that allow-list addresses; zero lets the system choose.
+	SourceAddress netip.Addr
 }
+
+// MDN policies (mdn_policy).
+const (
+	MDNPolicySender    = "sender"
+	MDNPolicyAgreement = "agreement"
+)
 
 // Require is what an inbound message must be; a weaker one gets a negative MDN
 // (insufficient-message-security) and is kept suspended (R-PART-2).
@@ -525,6 +540,7 @@ func DefaultSettings() Settings {
 		},
 		MaxSize:     DefaultMaxSize,
 		Concurrency: DefaultConcurrency,
+		MDNPolicy:   MDNPolicySender,
 	}
 }
 

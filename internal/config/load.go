@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -104,6 +105,8 @@ type (
 		Timeouts     *rawTimeouts `yaml:"timeouts"`
 		MaxSize      *string      `yaml:"max_size"`
 		Concurrency  *int         `yaml:"concurrency"`
+		MDNPolicy    *string      `yaml:"mdn_policy"`
+		SourceAddr   *string      `yaml:"source_address"`
 	}
 	rawRequire struct {
 		Signed     *bool `yaml:"signed"`
@@ -665,6 +668,23 @@ func (s *Settings) apply(r *rawSettings, key string, ps *problems) {
 		}
 	}
 	setInt(&s.Concurrency, r.Concurrency)
+	if r.MDNPolicy != nil {
+		switch v := strings.ToLower(strings.TrimSpace(*r.MDNPolicy)); v {
+		case MDNPolicySender, MDNPolicyAgreement:
+			s.MDNPolicy = v
+		default:
+			ps.add(key+".mdn_policy", "%q is not %s", *r.MDNPolicy, oneOf(MDNPolicySender, MDNPolicyAgreement))
+		}
+	}
+	if r.SourceAddr != nil {
+		if v := strings.TrimSpace(*r.SourceAddr); v == "" {
+			s.SourceAddress = netip.Addr{}
+		} else if a, err := netip.ParseAddr(v); err != nil {
+			ps.add(key+".source_address", "%q is not an IP address", v)
+		} else {
+			s.SourceAddress = a
+		}
+	}
 }
 
 // deriveRequire applies the rule of Require: signed and encrypted that neither the partner

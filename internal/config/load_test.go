@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -152,6 +153,7 @@ func TestLoadFull(t *testing.T) {
 		Timeouts:    Timeouts{Connect: 10 * time.Second, Transmission: 60 * time.Second, AsyncMDN: time.Hour},
 		MaxSize:     2 << 30,
 		Concurrency: 3,
+		MDNPolicy:   MDNPolicySender,
 	}
 	check("Defaults", c.Defaults, wantDefaults)
 
@@ -194,6 +196,7 @@ func TestLoadFull(t *testing.T) {
 		Timeouts:    Timeouts{Connect: 30 * time.Second, Transmission: 60 * time.Second, AsyncMDN: time.Hour},
 		MaxSize:     1 << 30,
 		Concurrency: 3,
+		MDNPolicy:   MDNPolicySender,
 	})
 	check("PARTNERX.Header", px.Header.Get("X-Custom"), "value")
 	check("PARTNERX authorization", px.Auth.Authorization(), "Basic "+base64.StdEncoding.EncodeToString([]byte("u:x pass")))
@@ -218,9 +221,11 @@ func TestLoadFull(t *testing.T) {
 			Failed:     Retry{Enabled: true, Strategy: Fixed, Attempts: 5, Initial: time.Minute, Interval: 15 * time.Minute, Duration: 2 * time.Hour},
 			Incomplete: Retry{Enabled: true, Strategy: Exponential, Attempts: 3, Initial: 30 * time.Second, Interval: 15 * time.Minute, Duration: 2 * time.Hour},
 		},
-		Timeouts:    Timeouts{Connect: 10 * time.Second, Transmission: 60 * time.Second, AsyncMDN: 4 * time.Hour},
-		MaxSize:     500_000_000,
-		Concurrency: 1,
+		Timeouts:      Timeouts{Connect: 10 * time.Second, Transmission: 60 * time.Second, AsyncMDN: 4 * time.Hour},
+		MaxSize:       500_000_000,
+		Concurrency:   1,
+		MDNPolicy:     MDNPolicyAgreement,
+		SourceAddress: netip.MustParseAddr("127.0.0.1"),
 	})
 	check("Partner Y authorization", py.Auth.Authorization(), "Bearer y-token")
 	check("Partner Y certificates", len(py.Certificates), 3)

@@ -177,6 +177,8 @@ func TestValidateProblems(t *testing.T) {
 		{"max_size fraction", withPartner("max_size: 1.5GiB"), "partners[0].max_size", "1536MiB"},
 		{"max_size unit", withPartner("max_size: 10 parsecs"), "partners[0].max_size", `unknown unit "parsecs"`},
 		{"concurrency", withPartner("concurrency: 0"), "partners[0].concurrency", "0: at least 1 message in flight"},
+		{"mdn policy", withPartner("mdn_policy: strict"), "partners[0].mdn_policy", `"strict" is not one of sender, agreement`},
+		{"source address", withPartner("source_address: gateway.local"), "partners[0].source_address", `"gateway.local" is not an IP address`},
 
 		// Stations.
 		{"station id empty", withStation("as2_id: '', cert: keys/gw.crt, key: keys/gw.key"), "stations[0].as2_id", "empty AS2 name"},

@@ -35,6 +35,12 @@ type Agreement struct {
 	RequireSigned, RequireEncrypted, RequireCompressed bool
 	// MDNSigner signs the MDNs we return.
 	MDNSigner *as2.MDNSigner
+	// MDNFromAgreement makes the MDNs we return follow the agreement rather than the
+	// sender's Disposition-Notification-Options (R-PART-4): signed when MDNSigned, with
+	// MDNAlg.
+	MDNFromAgreement bool
+	MDNSigned        bool
+	MDNAlg           as2.MICAlg
 	// Inbox is the folder received payloads are delivered to.
 	Inbox string
 }
@@ -151,13 +157,23 @@ func (b *Backend) Receive(ctx context.Context, req *as2.Request, wire *as2.Spool
 	var reply *as2.Reply
 	var job *store.Message
 	if req.MDN.Mode != as2.MDNNone {
+		mdnReq := req
+		if ag.MDNFromAgreement {
+			r := *req
+			r.MDN.Signed = ag.MDNSigned
+			r.MDN.MICAlgs = nil
+			if ag.MDNAlg.Valid() {
+				r.MDN.MICAlgs = []as2.MICAlg{ag.MDNAlg}
+			}
+			mdnReq = &r
+		}
 		mdn := as2.NewMDN(req, in, disposition, b.cfg.ReportingUA)
 		if reason != nil && reason.Layer == "agreement" {
 			// Safe to explain: it says only what the agreement asks. Cryptographic failures
 			// keep the generic text, so that a sender learns nothing about keys or padding.
 			mdn.Text = "The message was received but not accepted: " + reason.Err.Error() + "."
 		}
-		h, body, err := as2.EncodeMDN(mdn, req, ag.MDNSigner, req.To)
+		h, body, err := as2.EncodeMDN(mdn, mdnReq, ag.MDNSigner, req.To)
 		if err != nil {
 			return nil, fmt.Errorf("inbound: building the MDN: %w", err)
 		}
@@ -167,7 +183,7 @@ func (b *Backend) Receive(ctx context.Context, req *as2.Request, wire *as2.Spool
 		}
 		m.MDN = &store.MDN{
 			Disposition: disposition.String(), Positive: disposition.Positive(), MIC: m.MIC,
-			Signed: req.MDN.Signed && ag.MDNSigner != nil, MessageID: h.Get(as2.HeaderMessageID),
+			Signed: mdnReq.MDN.Signed && ag.MDNSigner != nil, MessageID: h.Get(as2.HeaderMessageID),
 			Header: headerText(h), Key: key, At: now,
 		}
 		if req.MDN.Mode == as2.MDNSync {

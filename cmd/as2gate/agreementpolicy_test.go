@@ -69,4 +69,3 @@ func TestAgreementPolicies(t *testing.T) {
 		t.Fatalf("the partner saw a connection from %s, want 127.0.0.2", got)
 	}
 }
-

@@ -69,16 +69,17 @@ func TestNotifyConfig(t *testing.T) {
 				t.Fatal(err)
 			}
 			cfg, err := config.Load(path)
+			if tt.err != "" {
+				// Refused by the configuration itself, so that `config check` says it too.
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("config.Load: %v, want %q", err, tt.err)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatalf("case %d: config.Load: %v\n%s", i, err, yaml)
 			}
 			nc, err := notifyConfig(cfg)
-			if tt.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.err) {
-					t.Fatalf("error %v, want %q", err, tt.err)
-				}
-				return
-			}
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -64,7 +64,7 @@ func newFullFixture(t *testing.T, now time.Time) *fullFixture {
 	f.pkcs12("certs/admin.p12", admin.Key, admin.Certificate, nil, "admin pass")
 	f.writeString("secrets/admin.pass", "admin pass\n")
 	f.writeString("secrets/smtp.pass", "smtp-secret\n")
-	f.writeString("secrets/webhook.key", "hmac key\r\n")
+	f.writeString("secrets/webhook.key", "a long enough hmac key\r\n")
 	f.certs("keys/gateway.crt", x.gateway.cert)
 	f.encryptedPKCS8("keys/gateway.key", x.gateway.key, "gateway pass")
 	f.writeString("keys/gateway.pass", "gateway pass")
@@ -137,7 +137,7 @@ func TestLoadFull(t *testing.T) {
 	})
 	check("Webhook", *c.Notify.Webhook, Webhook{
 		URL: "https://hooks.example.com/as2gate", SecretFile: filepath.Join(dir, "secrets/webhook.key"),
-		Secret: []byte("hmac key"),
+		Secret: []byte("a long enough hmac key"),
 	})
 
 	// Defaults: the block over DefaultSettings; require follows sign and encrypt.

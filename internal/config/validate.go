@@ -207,6 +207,9 @@ func (n *Notify) validate(ps *problems) {
 		if e.StartTLS && e.TLS {
 			ps.add(key+".starttls", "true together with tls: true; tls means TLS from the first byte (port 465), starttls upgrades a plain connection (port 587): choose one")
 		}
+		if e.Username != "" && !e.StartTLS && !e.TLS {
+			ps.add(key+".username", "set with starttls: false and tls: false: the SMTP password would cross the network in clear; use starttls: true (port 587) or tls: true (port 465)")
+		}
 	}
 	if h := n.Webhook; h != nil {
 		const key = "notify.webhook"
@@ -219,6 +222,8 @@ func (n *Notify) validate(ps *problems) {
 		case h.SecretFile != "":
 			if s, err := readSecret(h.SecretFile); err != nil {
 				ps.addErr(key+".secret_file", err)
+			} else if len(s) < MinWebhookSecret {
+				ps.add(key+".secret_file", "%s holds %d bytes: at least %d are needed to sign notifications (32 random bytes is a good choice: openssl rand -hex 32)", h.SecretFile, len(s), MinWebhookSecret)
 			} else {
 				h.Secret = []byte(s)
 			}
@@ -227,6 +232,9 @@ func (n *Notify) validate(ps *problems) {
 		}
 	}
 }
+
+// MinWebhookSecret is the shortest webhook secret accepted (bytes).
+const MinWebhookSecret = 16
 
 // validateSettings checks s under key. For a partner, base is the defaults: a value equal
 // to the default is not checked again, so a wrong default is reported once, under defaults.

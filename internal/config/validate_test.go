@@ -29,6 +29,7 @@ func newValidateFixture(t *testing.T) files {
 	f.certs("keys/ec.crt", ecCert)
 	f.pkcs8("keys/ec.key", ecKey)
 	f.writeString("secrets/pw", "secret\n")
+	f.writeString("secrets/hook", "0123456789abcdef0123456789abcdef\n")
 	f.writeString("secrets/wrong", "not the password\n")
 	f.writeString("secrets/empty", "\n")
 	f.writeString("secrets/spaced-token", "two words\n")
@@ -148,7 +149,9 @@ func TestValidateProblems(t *testing.T) {
 		{"email password file missing", withTop("notify: {email: {smtp: 'mail:25', from: a@example.com, to: [b@example.com], username: u, password_file: secrets/nope}}"), "notify.email.password_file", "secrets/nope: no such file or directory"},
 		{"email password file empty", withTop("notify: {email: {smtp: 'mail:25', from: a@example.com, to: [b@example.com], username: u, password_file: secrets/empty}}"), "notify.email.password_file", "secrets/empty is empty"},
 		{"email starttls and tls", withTop("notify: {email: {smtp: 'mail:465', from: a@example.com, to: [b@example.com], tls: true}}"), "notify.email.starttls", "choose one"},
-		{"webhook url", withTop("notify: {webhook: {url: 'hooks.example.com/x', secret_file: secrets/pw}}"), "notify.webhook.url", "is not an absolute http:// or https:// URL"},
+		{"webhook url", withTop("notify: {webhook: {url: 'hooks.example.com/x', secret_file: secrets/hook}}"), "notify.webhook.url", "is not an absolute http:// or https:// URL"},
+		{"webhook secret short", withTop("notify: {webhook: {url: 'https://hooks.example.com/x', secret_file: secrets/pw}}"), "notify.webhook.secret_file", "holds 6 bytes: at least 16"},
+		{"email password in clear", withTop("notify: {email: {smtp: 'mail:25', from: a@example.com, to: [b@example.com], starttls: false, username: u, password_file: secrets/pw}}"), "notify.email.username", "would cross the network in clear"},
 		{"webhook secret missing", withTop("notify: {webhook: {url: 'https://hooks.example.com/x'}}"), "notify.webhook.secret_file", "required: the file holding the key"},
 		{"cert expiry warning", withTop("notify: {cert_expiry_warning: -1h}"), "notify.cert_expiry_warning", "-1h: must be more than 0"},
 

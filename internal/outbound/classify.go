@@ -331,7 +331,8 @@ func classifyTransport(err error, x *facts) string {
 	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH),
 		errors.Is(err, syscall.EHOSTDOWN), errors.Is(err, syscall.ENETDOWN):
 		return CodeConnectUnreachable
-	case isTimeout(err):
+	case isTimeout(err), errors.Is(err, errLeaseEnding):
+		// errLeaseEnding: the worker cut the send off before its claim ran out.
 		if started {
 			return CodeReadTimeout
 		}

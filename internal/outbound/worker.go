@@ -121,6 +121,20 @@ func (w *Worker) Wake() {
 // errShutdown is the cause of the context of in-flight sends when the worker stops.
 var errShutdown = errors.New("outbound: worker stopping")
 
+// errLeaseEnding is the cause of the context of a send cut off before its lease runs out.
+var errLeaseEnding = errors.New("outbound: the send took longer than the claim's lease allows")
+
+// interrupted reports whether ctx ended for another reason than the lease's end: a stop.
+func interrupted(ctx context.Context) bool {
+	return ctx.Err() != nil && !errors.Is(context.Cause(ctx), errLeaseEnding)
+}
+
+// leaseMargin is how long before its lease ends an attempt is cut off: enough to record the
+// outcome while the lease still holds.
+func leaseMargin(lease time.Duration) time.Duration {
+	return min(lease/10, 30*time.Second)
+}
+
 // claimRetry is how soon Run claims again after the store failed a claim.
 const claimRetry = time.Second
 
@@ -178,7 +192,12 @@ func (w *Worker) Run(ctx context.Context) error {
 					defer wg.Done()
 					w.process(sendCtx, m)
 					<-slots
-					done <- struct{}{}
+					// Never block: once Run has returned nobody reads done, and a
+					// finished send must not hold up the shutdown.
+					select {
+					case done <- struct{}{}:
+					default:
+					}
 				}()
 			}
 		}
@@ -234,7 +253,11 @@ func (w *Worker) reclaim(ctx context.Context) (int, error) {
 // process sends one claimed row and records the outcome.
 func (w *Worker) process(ctx context.Context, m *store.Message) {
 	log := w.cfg.Log.With("message_id", m.MessageID, "partner", m.Partner, "attempt", m.Attempts+1)
-	out, f, err := w.attempt(ctx, m)
+	// The attempt must end before the lease does, or another claim could send the row while
+	// this one still is: a send still running then is cut off, and counts as a read timeout.
+	attemptCtx, cancel := context.WithTimeoutCause(ctx, w.cfg.Lease-leaseMargin(w.cfg.Lease), errLeaseEnding)
+	defer cancel()
+	out, f, err := w.attempt(attemptCtx, m)
 	if err != nil {
 		if errors.Is(context.Cause(ctx), errShutdown) {
 			// Interrupted by a stop: the row goes back to the queue as it was, no attempt
@@ -295,9 +318,10 @@ func (w *Worker) attempt(ctx context.Context, m *store.Message) (store.Outcome, 
 	client := &as2.Client{HTTP: p.Client}
 	resp, err := client.Send(ctx, m.URL, msg, &p.Send)
 	if err != nil {
-		if ctx.Err() != nil {
+		if interrupted(ctx) {
 			return store.Outcome{}, Failure{}, ctx.Err()
 		}
+		ctx = context.WithoutCancel(ctx) // a send cut off at the lease's end is recorded
 		// The response, when the partner gave one, keeps its status and headers with an
 		// attempt that failed on the MDN.
 		now = w.cfg.Now()
@@ -420,9 +444,10 @@ func (w *Worker) sendMDN(ctx context.Context, m *store.Message, now time.Time) (
 		return store.Outcome{}, Failure{}, err
 	}
 	if err := (&as2.Client{HTTP: hc}).SendMDN(ctx, m.URL, m.WireHeader, body); err != nil {
-		if ctx.Err() != nil {
+		if interrupted(ctx) {
 			return store.Outcome{}, Failure{}, ctx.Err()
 		}
+		ctx = context.WithoutCancel(ctx)
 		now = w.cfg.Now()
 		return w.failed(ctx, m, Classify(err, now), now)
 	}

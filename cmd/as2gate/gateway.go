@@ -109,6 +109,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 		Submit: func(ctx context.Context, s outbound.Submission) (*store.Message, error) {
 			return g.worker.Submit(ctx, g.partners, s)
 		},
+		Actions: outbound.NewActions(g.worker, g.partners),
 		Ready: func(ctx context.Context) error {
 			if err := g.store.Ping(ctx); err != nil {
 				return fmt.Errorf("database: %w", err)

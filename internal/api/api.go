@@ -26,6 +26,9 @@ type Config struct {
 	Store store.Store
 	// Submit accepts a submission (outbound.Worker.Submit with the gateway's router).
 	Submit func(ctx context.Context, s outbound.Submission) (*store.Message, error)
+	// Actions are the operator's actions on messages (outbound.Actions); without them the
+	// action routes answer 501.
+	Actions Actions
 	// Tokens are the accepted bearer tokens.
 	Tokens []string
 	// Ready reports whether the database and payload store answer, for /readyz.
@@ -61,6 +64,14 @@ func (a *API) Handler() http.Handler {
 	mux.Handle("POST /api/v1/messages", a.auth(a.submit))
 	mux.Handle("GET /api/v1/messages", a.auth(a.listMessages))
 	mux.Handle("GET /api/v1/messages/{id}", a.auth(a.getMessage))
+	mux.Handle("DELETE /api/v1/messages/{id}", a.auth(a.deleteOne))
+	mux.Handle("POST /api/v1/messages/delete", a.auth(a.deleteMany))
+	mux.Handle("POST /api/v1/messages/{id}/retry-now", a.auth(a.retryNow))
+	mux.Handle("POST /api/v1/messages/{id}/stop", a.auth(a.stop))
+	mux.Handle("POST /api/v1/messages/{id}/refresh-message-id", a.auth(a.refreshMessageID))
+	mux.Handle("POST /api/v1/messages/{id}/retry", a.auth(a.retry))
+	mux.Handle("POST /api/v1/messages/{id}/resend", a.auth(a.resend))
+	mux.Handle("POST /api/v1/messages/{id}/replay", a.auth(a.replay))
 	return mux
 }
 

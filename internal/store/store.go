@@ -189,6 +189,26 @@ type ClaimRequest struct {
 	PartnerLimits map[string]int
 }
 
+// RequeueRequest asks Requeue to put an outbound row back in the queue: an operator's retry,
+// retry-now, Message-ID refresh or replay.
+type RequeueRequest struct {
+	// From lists the states the row may be in; any other state is ErrConflict, and
+	// StateSending always is (a worker holds the row).
+	From []string
+	// Due is when the row is next due; zero means at once.
+	Due time.Time
+	// ClearWire drops the packed wire message (Wire, WireHeader and MIC), so that the next
+	// attempt packs the message again. Only a row of KindMessage can be packed again.
+	ClearWire bool
+	// MessageID, when set, replaces the row's Message-ID; it needs ClearWire, since the
+	// stored bytes carry the old one.
+	MessageID string
+	// URL, when set, replaces where the row is POSTed (the partner's URL as configured now).
+	URL string
+	// Event is written in the same transaction, filled in as for an Outcome.
+	Event *Event
+}
+
 // Filter selects messages for a list; the fields that are set must all match.
 //
 // The boxes are the console's mailboxes. The four outbound ones hold rows of KindMessage
@@ -261,6 +281,23 @@ type Store interface {
 	// NextDue returns when the earliest queued or awaiting row becomes due, and false when
 	// there is none.
 	NextDue(ctx context.Context) (time.Time, bool, error)
+
+	// Requeue returns an outbound row to StateQueued as r asks, drops its lease fields and
+	// its receipt (the next attempt brings a new one), and keeps its attempts. It returns the
+	// row as stored. ErrConflict when the row is inbound, in a state r does not allow, or of
+	// KindMDN and r asks to clear the wire; ErrNotFound when there is no such row.
+	Requeue(ctx context.Context, id int64, r RequeueRequest) (*Message, error)
+	// Stop ends an outbound row in StateQueued or StateAwaitingMDN: it moves to StateFailed
+	// with reason as its LastError and LastCode "stopped", without counting an attempt, and
+	// ev (filled in as for an Outcome) is written with it. It returns the row as stored;
+	// ErrConflict in any other state.
+	Stop(ctx context.Context, id int64, reason string, ev *Event) (*Message, error)
+	// DeleteMessage removes a message with its attempts and events, and returns it as it
+	// was. Rows that refer to it (a resent message, an MDN job) lose the reference. With ev,
+	// an event not about one message is written in the same transaction (its Direction,
+	// Partner and Tag taken from the message when empty), so the timeline keeps the
+	// deletion. ErrConflict while a worker holds the row (StateSending).
+	DeleteMessage(ctx context.Context, id int64, ev *Event) (*Message, error)
 
 	// Attempts returns the failed attempts of a message, oldest first.
 	Attempts(ctx context.Context, messageRow int64) ([]*Attempt, error)

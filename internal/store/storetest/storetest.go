@@ -65,6 +65,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Attempts", testAttempts},
 		{"Events", testEvents},
 		{"Ping", testPing},
+		{"Requeue", testRequeue},
+		{"RequeueConflicts", testRequeueConflicts},
+		{"Stop", testStop},
+		{"DeleteMessage", testDeleteMessage},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,164 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/as2gate/as2gate/internal/store"
+)
+
+// operable reads row id inside tx for an operator's action: an outbound row that no worker
+// holds, in one of states.
+func operable(ctx context.Context, tx *sql.Tx, id int64, states []string) (*store.Message, error) {
+	m, err := lockedMessage(ctx, tx, id)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case m.Direction != store.Outbound:
+		return nil, fmt.Errorf("message %d is inbound: %w", id, store.ErrConflict)
+	case m.State == store.StateSending:
+		return nil, fmt.Errorf("message %d is being sent (leased to %q): %w", id, m.LeaseOwner, store.ErrConflict)
+	case !slices.Contains(states, m.State):
+		return nil, fmt.Errorf("message %d is %s, not %s: %w", id, m.State, strings.Join(states, " or "), store.ErrConflict)
+	}
+	return m, nil
+}
+
+// Requeue implements store.Store.
+func (s *Store) Requeue(ctx context.Context, id int64, r store.RequeueRequest) (*store.Message, error) {
+	if r.MessageID != "" && !r.ClearWire {
+		return nil, fmt.Errorf("sqlite: requeue message %d: a new Message-ID needs the wire message cleared", id)
+	}
+	if r.Event != nil && r.Event.Type == "" {
+		return nil, fmt.Errorf("sqlite: requeue message %d: event without a type", id)
+	}
+	var out *store.Message
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		m, err := operable(ctx, tx, id, r.From)
+		if err != nil {
+			return err
+		}
+		if r.ClearWire && m.Kind != store.KindMessage {
+			return fmt.Errorf("message %d is of kind %s and cannot be packed again: %w", id, m.Kind, store.ErrConflict)
+		}
+		now := s.clock()
+		due := r.Due
+		if due.IsZero() {
+			due = now
+		}
+		// COALESCE(NULLIF(?, ''), column) keeps a column the request leaves empty.
+		out, err = scanMessage(tx.QueryRowContext(ctx, `UPDATE messages SET state = 'queued',
+			next_attempt_at = ?, mdn = 'null',
+			message_id = COALESCE(NULLIF(?, ''), message_id),
+			url = COALESCE(NULLIF(?, ''), url),
+			wire = CASE WHEN ? THEN '' ELSE wire END,
+			wire_header = CASE WHEN ? THEN 'null' ELSE wire_header END,
+			mic = CASE WHEN ? THEN '' ELSE mic END,
+			lease_owner = '', lease_until = 0, claimed_from = '', updated_at = ?
+			WHERE id = ? RETURNING `+messageColumns,
+			unixNano(due), r.MessageID, r.URL, r.ClearWire, r.ClearWire, r.ClearWire,
+			unixNano(now), id))
+		if err != nil {
+			return err
+		}
+		if r.Event != nil {
+			return insertEvent(ctx, tx, r.Event, out, now)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: requeue: %w", err)
+	}
+	return out, nil
+}
+
+// stoppedCode is the LastCode of a row an operator stopped.
+const stoppedCode = "stopped"
+
+// Stop implements store.Store.
+func (s *Store) Stop(ctx context.Context, id int64, reason string, ev *store.Event) (*store.Message, error) {
+	if reason == "" {
+		return nil, fmt.Errorf("sqlite: stop message %d: no reason", id)
+	}
+	if ev != nil && ev.Type == "" {
+		return nil, fmt.Errorf("sqlite: stop message %d: event without a type", id)
+	}
+	var out *store.Message
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if _, err := operable(ctx, tx, id, []string{store.StateQueued, store.StateAwaitingMDN}); err != nil {
+			return err
+		}
+		now := s.clock()
+		var err error
+		out, err = scanMessage(tx.QueryRowContext(ctx, `UPDATE messages SET state = 'failed',
+			next_attempt_at = 0, last_error = ?, last_code = ?,
+			lease_owner = '', lease_until = 0, claimed_from = '', updated_at = ?
+			WHERE id = ? RETURNING `+messageColumns, reason, stoppedCode, unixNano(now), id))
+		if err != nil {
+			return err
+		}
+		if ev != nil {
+			return insertEvent(ctx, tx, ev, out, now)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: stop: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteMessage implements store.Store. The payload blobs the row names stay: they are
+// content-addressed and may be shared with other rows.
+func (s *Store) DeleteMessage(ctx context.Context, id int64, ev *store.Event) (*store.Message, error) {
+	if ev != nil && ev.Type == "" {
+		return nil, fmt.Errorf("sqlite: delete message %d: event without a type", id)
+	}
+	var out *store.Message
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		m, err := lockedMessage(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if m.State == store.StateSending {
+			return fmt.Errorf("message %d is being sent (leased to %q): %w", id, m.LeaseOwner, store.ErrConflict)
+		}
+		for _, q := range []string{
+			`DELETE FROM attempts WHERE message_row = ?`,
+			`DELETE FROM events WHERE message_row = ?`,
+			`UPDATE messages SET related_id = NULL WHERE related_id = ?`,
+			`DELETE FROM messages WHERE id = ?`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, id); err != nil {
+				return err
+			}
+		}
+		if ev != nil {
+			// The event outlives the row: it keeps the message's partner and tag, not its
+			// row number.
+			if ev.Direction == "" {
+				ev.Direction = m.Direction
+			}
+			if ev.Partner == "" {
+				ev.Partner = m.Partner
+			}
+			if ev.Tag == "" {
+				ev.Tag = m.Tag
+			}
+			ev.MessageRow = 0
+			if err := insertEvent(ctx, tx, ev, nil, s.clock()); err != nil {
+				return err
+			}
+		}
+		out = m
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: delete: %w", err)
+	}
+	return out, nil
+}

@@ -208,11 +208,13 @@ func TestUnpackFailures(t *testing.T) {
 		desc   string
 	}{
 		{name: "not encrypted for us", mod: func(o *PackOptions) { o.Recipients = []*x509.Certificate{stranger.Certificate} }, desc: DescDecryptionFailed},
-		{name: "signed by someone else", mod: func(o *PackOptions) { o.Certificate, o.Key = stranger.Certificate, stranger.Key }, desc: DescAuthenticationFailed},
-		{name: "no trusted certificate", unpack: func(o *UnpackOptions) { o.Trusted = nil }, desc: DescAuthenticationFailed},
+		// Inside an encrypted message every failure reads decryption-failed: no padding oracle.
+		{name: "signed by someone else", mod: func(o *PackOptions) { o.Certificate, o.Key = stranger.Certificate, stranger.Key }, desc: DescDecryptionFailed},
+		{name: "no trusted certificate", unpack: func(o *UnpackOptions) { o.Trusted = nil }, desc: DescDecryptionFailed},
+		{name: "signed by someone else, not encrypted", mod: func(o *PackOptions) { o.Encrypt = 0; o.Certificate, o.Key = stranger.Certificate, stranger.Key }, desc: DescAuthenticationFailed},
 		{name: "tampered content", mod: func(o *PackOptions) { o.Encrypt = 0 }, wire: func(b []byte) []byte {
 			return bytes.Replace(b, []byte("payload"), []byte("PAYLOAD"), 1)
-		}, desc: DescAuthenticationFailed},
+		}, desc: DescIntegrityCheckFailed},
 		{name: "truncated envelope", wire: func(b []byte) []byte { return b[:len(b)/2] }, desc: DescDecryptionFailed},
 		{name: "decompressed too large", mod: func(o *PackOptions) { o.Compression = CompressAfterSign }, unpack: func(o *UnpackOptions) { o.MaxSize = 10 }, desc: DescDecryptionFailed},
 	}

@@ -45,6 +45,9 @@ type UnpackOptions struct {
 	// message uses its signature digest whatever the offer (RFC 4130 §7.4.3); an unsigned
 	// message's MIC uses the first offer, else SHA-1 (RFC 4130 §7.4.3).
 	MICAlgs []MICAlg
+	// MaxAttachments bounds the documents of one message (each costs a spool, however
+	// small); 0 means DefaultMaxAttachments.
+	MaxAttachments int
 	// SpoolDir and SpoolMemory control where large layers go (see Spool).
 	SpoolDir    string
 	SpoolMemory int
@@ -134,9 +137,24 @@ func Unpack(header http.Header, body *io.SectionReader, opts *UnpackOptions) (*I
 	in, err := u.unpack(header, body)
 	if err != nil {
 		u.in.Close()
-		return nil, err
+		return nil, u.opaque(err)
 	}
 	return in, nil
+}
+
+// opaque keeps a failure inside an encryption layer from telling the sender more than that
+// decryption failed. CBC is malleable: an attacker who replays a captured envelope with
+// chosen blocks learns from "decryption-failed" (bad padding) against anything else (good
+// padding, then a MIME, compression or signature failure) whether his guess was right, and
+// decrypts the message a byte at a time. Until a signature inside has verified, every
+// failure after the decryption gets the one description; Err keeps the real cause for the
+// operator.
+func (u *unpacker) opaque(err error) error {
+	var ue *UnpackError
+	if !errors.As(err, &ue) || ue.Description == DescDecryptionFailed || !u.in.Encrypted() || u.in.Signer() != nil {
+		return err
+	}
+	return &UnpackError{Layer: ue.Layer, Description: DescDecryptionFailed, Err: fmt.Errorf("%s: %w", ue.Description, ue.Err)}
 }
 
 type unpacker struct {
@@ -302,7 +320,7 @@ func (u *unpacker) openCMS(cur *part) (*part, cms.ContentType, error) {
 		}
 		signer, err := sd.Verify(nil, u.opts.Trusted)
 		if err != nil {
-			return nil, 0, fail("verify", DescAuthenticationFailed, &SignatureError{Err: err})
+			return nil, 0, fail("verify", verifyDescription(err), &SignatureError{Err: err})
 		}
 		u.in.Layers = append(u.in.Layers, Layer{Type: typ, Signer: signer})
 		out.Write(sd.Content)
@@ -397,11 +415,22 @@ func (u *unpacker) verifyMultipart(cur *part) (*part, error) {
 		}
 	}
 	if err != nil {
-		return nil, fail("verify", DescAuthenticationFailed, &SignatureError{Err: err})
+		return nil, fail("verify", verifyDescription(err), &SignatureError{Err: err})
 	}
 	u.in.Layers = append(u.in.Layers, Layer{Type: cms.TypeSignedData, Signer: signer})
 	u.in.MIC = mic
 	return u.entityIn(signedPart)
+}
+
+// verifyDescription names a verification failure for the MDN: content that does not match
+// its signature is integrity-check-failed (RFC 4130 §7.5.4), any other signature problem
+// authentication-failed.
+func verifyDescription(err error) string {
+	var ve *cms.VerifyError
+	if errors.As(err, &ve) && ve.Reason == cms.ReasonDigestMismatch {
+		return DescIntegrityCheckFailed
+	}
+	return DescAuthenticationFailed
 }
 
 // verifyOver verifies sd over content and returns the MIC of the same bytes, in the
@@ -484,6 +513,9 @@ func (u *unpacker) attachments(cur *part) error {
 }
 
 func (u *unpacker) attachment(h Header, body io.Reader) error {
+	if max := u.maxAttachments(); len(u.in.Attachments) >= max {
+		return fail("mime", DescUnexpectedProcessingError, fmt.Errorf("more than %d attachments in one message", max))
+	}
 	r, err := DecodeTransferEncoding(h.TransferEncoding(), body)
 	if err != nil {
 		return fail("mime", DescUnexpectedProcessingError, err)
@@ -498,6 +530,16 @@ func (u *unpacker) attachment(h Header, body io.Reader) error {
 	}
 	u.in.Attachments = append(u.in.Attachments, Attachment{Header: h, ContentType: ct, Filename: h.Filename(), Body: s})
 	return nil
+}
+
+// DefaultMaxAttachments bounds the documents of one message unless UnpackOptions says.
+const DefaultMaxAttachments = 1000
+
+func (u *unpacker) maxAttachments() int {
+	if u.opts.MaxAttachments > 0 {
+		return u.opts.MaxAttachments
+	}
+	return DefaultMaxAttachments
 }
 
 // readAtMost reads r to its end, failing past max bytes.

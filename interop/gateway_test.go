@@ -570,7 +570,9 @@ func gatewayWithOpenSSL(t *testing.T, bin string) {
 			{"sha-512 aes192-cbc oaep-sha512, sync unsigned MDN", sender,
 				opensslOutbound{Sign: "sha512", Encrypt: "aes192", OAEP: "sha512", MDN: "sync"}, ""},
 			{"signed with an untrusted key", impostorSender,
-				opensslOutbound{Sign: "sha256", Encrypt: "aes256", MDN: "sync", MDNSign: "sha256"}, "processed/error: authentication-failed"},
+				opensslOutbound{Sign: "sha256", Encrypt: "aes256", MDN: "sync", MDNSign: "sha256"}, "processed/error: decryption-failed"},
+			{"signed with an untrusted key, not encrypted", impostorSender,
+				opensslOutbound{Sign: "sha256", MDN: "sync", MDNSign: "sha256"}, "processed/error: authentication-failed"},
 		}
 		m := newInteropMatrix("openssl", "openssl -> as2gate", len(tests))
 		t.Run("cases", func(t *testing.T) {

@@ -274,12 +274,14 @@ func TestLibas2ToAS2(t *testing.T) {
 		{name: "text payload sha-256 aes256-cbc", sign: "sha-256", encrypt: "aes256-CBC", mdn: "sync", mdnSign: "sha-256",
 			file: p.textPath, contentType: "text/plain", want: p.text, hash: crypto.SHA256, cipher: cms.AES256CBC,
 			fixes: []string{libas2FixSignCRLF}},
-		// Without the workaround libas2's signature over a text ending in CRLF is wrong:
-		// we must answer authentication-failed, and libas2 must read that.
+		// Without the workaround libas2's signature over a text ending in CRLF is wrong: we
+		// must refuse it, and libas2 must read our negative MDN. Inside an encrypted message
+		// every failure is answered decryption-failed, so that the answer is no padding
+		// oracle (as2.Unpack); the receiving operator sees the real cause.
 		{name: "text payload, libas2 bug unpatched", sign: "sha-256", encrypt: "aes256-CBC", mdn: "sync", mdnSign: "sha-256",
-			file: p.textPath, contentType: "text/plain", wantDisposition: "processed/error: authentication-failed"},
+			file: p.textPath, contentType: "text/plain", wantDisposition: "processed/error: decryption-failed"},
 		{name: "signed with an untrusted key", sign: "sha-256", encrypt: "aes256-CBC", mdn: "sync", mdnSign: "sha-256",
-			file: p.ediPath, contentType: "application/edi-x12", sender: impostor, wantDisposition: "processed/error: authentication-failed"},
+			file: p.ediPath, contentType: "application/edi-x12", sender: impostor, wantDisposition: "processed/error: decryption-failed"},
 		{name: "unknown AS2-To", sign: "sha-256", encrypt: "aes256-CBC", mdn: "sync", mdnSign: "sha-256",
 			file: p.ediPath, contentType: "application/edi-x12", to: stranger, wantStatus: http.StatusForbidden},
 	}

@@ -172,6 +172,12 @@ func (b *Backend) Receive(ctx context.Context, req *as2.Request, wire *as2.Spool
 			// Safe to explain: it says only what the agreement asks. Cryptographic failures
 			// keep the generic text, so that a sender learns nothing about keys or padding.
 			mdn.Text = "The message was received but not accepted: " + reason.Err.Error() + "."
+		} else if reason != nil && reason.Description == as2.DescDecryptionFailed {
+			// One text for every failure inside the encryption, as the description is one
+			// (no padding oracle); it points at both certificates, which is what it usually is.
+			mdn.Text = "The message could not be decrypted and verified. For security the precise reason is not " +
+				"given here; the receiving operator sees it. Check that you encrypt to the receiver's current " +
+				"certificate and sign with the certificate the receiver holds for you."
 		}
 		h, body, err := as2.EncodeMDN(mdn, mdnReq, ag.MDNSigner, req.To)
 		if err != nil {

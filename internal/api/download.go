@@ -57,7 +57,7 @@ func (a *API) openBlob(w http.ResponseWriter, r *http.Request, key, what string)
 	b, err := a.cfg.Payloads.Open(r.Context(), key)
 	if err != nil {
 		// The row names the blob, so a missing one is damage to the archive, not a bad request.
-		a.cfg.Log.Error("opening a stored blob", "what", what, "key", key, "err", err)
+		a.cfg.Log.Error("opening a stored blob", "blob", what, "sha256", key, "err", err)
 		writeError(w, http.StatusInternalServerError, what+" cannot be read from the payload store: "+err.Error())
 		return nil, false
 	}
@@ -214,7 +214,7 @@ func (a *API) export(w http.ResponseWriter, r *http.Request) {
 	}
 	e, err := archive.Open(r.Context(), in)
 	if err != nil {
-		a.cfg.Log.Error("exporting a message", "id", m.ID, "err", err)
+		a.cfg.Log.Error("exporting a message", "message_row", m.ID, "err", err)
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
@@ -225,6 +225,6 @@ func (a *API) export(w http.ResponseWriter, r *http.Request) {
 	// The status is sent: a failure now can only cut the ZIP short, which its reader detects
 	// (the central directory comes last).
 	if err := e.Write(w); err != nil {
-		a.cfg.Log.Warn("export interrupted", "id", m.ID, "err", err)
+		a.cfg.Log.Warn("export interrupted", "message_row", m.ID, "err", err)
 	}
 }

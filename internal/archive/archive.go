@@ -2,7 +2,9 @@
 // message and its MDN exactly as they crossed the network, the decoded payloads, the
 // certificates involved, the detached signatures split out of any multipart/signed entity,
 // and a manifest of SHA-256 digests, with a README.txt that tells an auditor how to check
-// all of it with the openssl command line alone.
+// all of it with the openssl command line alone. The split follows RFC 1847 (multipart/signed)
+// and RFC 5751 §3.5; README.txt relates the MDN's Received-Content-MIC to the signed part as
+// RFC 4130 §7.3.1 defines it.
 //
 // Every blob is streamed from the payload store into the ZIP; nothing is held whole in
 // memory, so an export of a large message costs a fixed buffer.
@@ -458,8 +460,9 @@ there is one. The files under payloads/ are the documents the message carried, d
 2. Signatures
 
 Neither the wire message nor the MDN is a multipart/signed entity that this archive could
-split (an encrypted wire message is signed inside the encryption, which only the receiver's
-private key opens), so there is no signature to check here with the archive alone.
+split (an encrypted or compressed wire message carries its signature inside that layer, and
+an encrypted one opens only with the receiver's private key), so there is no signature to
+check here with the archive alone.
 `)
 		return []byte(b.String())
 	}

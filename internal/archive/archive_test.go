@@ -229,7 +229,7 @@ func TestExportUnsigned(t *testing.T) {
 			t.Errorf("%s written for an unsigned message", name)
 		}
 	}
-	if !strings.Contains(string(files[ReadmeName]), "no signature to check") {
+	if !strings.Contains(string(files[ReadmeName]), "there is no signature to") {
 		t.Errorf("README.txt does not say there is no signature:\n%s", files[ReadmeName])
 	}
 	if len(man.Files) != 8 { // wire, headers, mdn, headers, payload, 2 certificates, README

@@ -204,10 +204,14 @@ func (e *Export) Write(w io.Writer) error {
 		if err := z.bytes(WireHeaders, "HTTP headers of the wire message", headerText(m.WireHeader)); err != nil {
 			return err
 		}
-		ok, err := z.split(e.wire, m.WireHeader.Get("Content-Type"), WireSignedPart, WireSignature, "the wire message")
+		ok, note, err := z.split(e.wire, m.WireHeader.Get("Content-Type"), WireSignedPart, WireSignature, "the wire message")
 		if err != nil {
-			man.Notes = append(man.Notes, err.Error())
-		} else if ok {
+			return err
+		}
+		if note != nil {
+			man.Notes = append(man.Notes, note.Error())
+		}
+		if ok {
 			signed = append(signed, signedItem{"the wire message", WireSignedPart, WireSignature, wireSigner})
 		}
 	}
@@ -218,10 +222,14 @@ func (e *Export) Write(w io.Writer) error {
 		if err := z.bytes(MDNHeaders, "HTTP headers of the MDN", []byte(m.MDN.Header)); err != nil {
 			return err
 		}
-		ok, err := z.split(e.mdn, contentTypeOf(m.MDN.Header), MDNSignedPart, MDNSignature, "the MDN")
+		ok, note, err := z.split(e.mdn, contentTypeOf(m.MDN.Header), MDNSignedPart, MDNSignature, "the MDN")
 		if err != nil {
-			man.Notes = append(man.Notes, err.Error())
-		} else if ok {
+			return err
+		}
+		if note != nil {
+			man.Notes = append(man.Notes, note.Error())
+		}
+		if ok {
 			signed = append(signed, signedItem{"the MDN", MDNSignedPart, MDNSignature, mdnSigner})
 		}
 	}
@@ -318,39 +326,59 @@ func (z *zipWriter) create(name string, b []byte) (int, error) {
 
 // split writes the two parts of a multipart/signed blob: the first part exactly as signed, and
 // the signature decoded to DER. It reports false, with no error, when the blob is not
-// multipart/signed; an error means the entity is multipart/signed but does not split, which the
-// export notes rather than fails on, because the wire bytes are the evidence either way.
-func (z *zipWriter) split(b payload.Blob, contentType, partName, sigName, what string) (bool, error) {
-	mt, params, err := as2.ParseMediaType(contentType)
-	if err != nil || mt != "multipart/signed" {
-		return false, nil
+// multipart/signed. An entity that is multipart/signed but does not split is reported by the
+// returned note, which the export records rather than fails on, because the wire bytes are the
+// evidence either way. The blob is read twice, once to check that it splits, so that no entry
+// is begun that could not be finished.
+func (z *zipWriter) split(b payload.Blob, contentType, partName, sigName, what string) (ok bool, note, err error) {
+	mt, params, perr := as2.ParseMediaType(contentType)
+	if perr != nil || mt != "multipart/signed" {
+		return false, nil, nil
 	}
-	mr := as2.NewMultipartReader(io.NewSectionReader(b, 0, b.Size()), params["boundary"])
+	discard := func(r io.Reader) error { _, err := io.Copy(io.Discard, r); return err }
+	if err := walkSigned(b, params["boundary"], what, discard, discard); err != nil {
+		return false, err, nil
+	}
+	err = walkSigned(b, params["boundary"], what,
+		func(r io.Reader) error {
+			return z.stream(partName, "the signed part of "+what+", exact bytes (openssl cms -content)", r)
+		},
+		func(r io.Reader) error {
+			return z.stream(sigName, "the detached CMS signature of "+what+", DER", r)
+		})
+	if err != nil {
+		return false, nil, err
+	}
+	return true, nil, nil
+}
+
+// walkSigned hands the first part of a multipart/signed body, exact bytes, to part, and the
+// second part's body, transfer encoding removed, to sig.
+func walkSigned(b payload.Blob, boundary, what string, part, sig func(io.Reader) error) error {
+	mr := as2.NewMultipartReader(io.NewSectionReader(b, 0, b.Size()), boundary)
 	first, err := mr.NextPart()
 	if err != nil {
-		return false, fmt.Errorf("%s is multipart/signed but its signed part cannot be read: %v", what, err)
+		return fmt.Errorf("%s is multipart/signed but its signed part cannot be read: %w", what, err)
 	}
-	// The signed part goes into the ZIP as it streams; should the signature then fail to
-	// read, the entry stays but README.txt gives no command for it.
-	if err := z.stream(partName, "the signed part of "+what+", exact bytes (openssl cms -content)", first); err != nil {
-		return false, err
+	if err := part(first); err != nil {
+		return fmt.Errorf("%s: the signed part: %w", what, err)
 	}
 	second, err := mr.NextPart()
 	if err != nil {
-		return false, fmt.Errorf("%s is multipart/signed but has no signature part: %v", what, err)
+		return fmt.Errorf("%s is multipart/signed but has no signature part: %w", what, err)
 	}
 	ent, err := as2.ReadEntity(second)
 	if err != nil {
-		return false, fmt.Errorf("%s: the signature part's header cannot be read: %v", what, err)
+		return fmt.Errorf("%s: the signature part's header cannot be read: %w", what, err)
 	}
 	der, err := as2.DecodeTransferEncoding(ent.Header.TransferEncoding(), ent.Body)
 	if err != nil {
-		return false, fmt.Errorf("%s: the signature part: %v", what, err)
+		return fmt.Errorf("%s: the signature part: %w", what, err)
 	}
-	if err := z.stream(sigName, "the detached CMS signature of "+what+", DER", der); err != nil {
-		return false, err
+	if err := sig(der); err != nil {
+		return fmt.Errorf("%s: the signature part: %w", what, err)
 	}
-	return true, nil
+	return nil
 }
 
 // headerText writes h as "Name: value" lines in name order, each ending in CRLF.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -167,4 +168,22 @@ func (p *partners) Agreement(_ context.Context, station, partner string) (*inbou
 		MDNAlg:            pt.Sign,
 		Inbox:             p.cfg.Inbox(pt.AS2ID),
 	}, nil
+}
+
+// Certificates implements api.CertificateSource for the non-repudiation export: the station's
+// signing certificate, the chain that came with it and the certificates of its previous keys
+// (a message may predate a key rollover), and every certificate of the partner's.
+func (p *partners) Certificates(_ context.Context, station, partner string) ([]*x509.Certificate, []*x509.Certificate, error) {
+	pt, st, err := p.lookup(station, partner)
+	if err != nil {
+		return nil, nil, err
+	}
+	var ours []*x509.Certificate
+	for _, id := range append([]config.Identity{st.Identity}, st.Previous...) {
+		if id.Certificate != nil {
+			ours = append(ours, id.Certificate)
+		}
+		ours = append(ours, id.Chain...)
+	}
+	return ours, pt.Certificates, nil
 }

@@ -18,12 +18,17 @@ import (
 
 	"github.com/as2gate/as2gate/as2"
 	"github.com/as2gate/as2gate/internal/outbound"
+	"github.com/as2gate/as2gate/internal/payload"
 	"github.com/as2gate/as2gate/internal/store"
 )
 
 // Config configures the API.
 type Config struct {
 	Store store.Store
+	// Payloads holds the bytes the downloads and the export serve.
+	Payloads payload.Store
+	// Certificates finds the certificates an export includes; nil leaves them out.
+	Certificates CertificateSource
 	// Submit accepts a submission (outbound.Worker.Submit with the gateway's router).
 	Submit func(ctx context.Context, s outbound.Submission) (*store.Message, error)
 	// Actions are the operator's actions on messages (outbound.Actions); without them the
@@ -72,6 +77,10 @@ func (a *API) Handler() http.Handler {
 	mux.Handle("POST /api/v1/messages/{id}/retry", a.auth(a.retry))
 	mux.Handle("POST /api/v1/messages/{id}/resend", a.auth(a.resend))
 	mux.Handle("POST /api/v1/messages/{id}/replay", a.auth(a.replay))
+	mux.Handle("GET /api/v1/messages/{id}/files/{n}", a.auth(a.downloadFile))
+	mux.Handle("GET /api/v1/messages/{id}/wire", a.auth(a.downloadWire))
+	mux.Handle("GET /api/v1/messages/{id}/mdn", a.auth(a.downloadMDN))
+	mux.Handle("GET /api/v1/messages/{id}/export", a.auth(a.export))
 	return mux
 }
 

@@ -5,6 +5,7 @@
 package outbound
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -327,7 +328,7 @@ func (w *Worker) attempt(ctx context.Context, m *store.Message) (store.Outcome, 
 		now = w.cfg.Now()
 		out, f, ferr := w.failed(ctx, m, ClassifyResponse(resp, err, now), now)
 		if resp != nil && resp.Receipt != nil {
-			out.MDN = mdnRecord(resp.Receipt, resp.Header, false, now)
+			out.MDN = w.keepMDN(ctx, m, mdnRecord(resp.Receipt, resp.Header, false, now), resp)
 		}
 		return out, f, ferr
 	}
@@ -341,7 +342,7 @@ func (w *Worker) attempt(ctx context.Context, m *store.Message) (store.Outcome, 
 	case as2.MDNSync:
 		return store.Outcome{
 			State: store.StateSent,
-			MDN:   mdnRecord(resp.Receipt, resp.Header, true, w.cfg.Now()),
+			MDN:   w.keepMDN(ctx, m, mdnRecord(resp.Receipt, resp.Header, true, w.cfg.Now()), resp),
 			Event: &store.Event{Type: "sent", Detail: "delivered; MDN " + resp.Receipt.MDN.Disposition.String()},
 		}, Failure{}, nil
 	}
@@ -494,6 +495,24 @@ func (w *Worker) failed(ctx context.Context, m *store.Message, f Failure, now ti
 	}
 	out.Event = &store.Event{Type: typ, Detail: detail}
 	return out, f, nil
+}
+
+// keepMDN stores the bytes of a synchronous MDN with its record: the receipt as the partner
+// sent it is the evidence a non-repudiation export is made of. The message went out either
+// way, so a store that cannot take the bytes costs the evidence, logged, not the outcome.
+func (w *Worker) keepMDN(ctx context.Context, m *store.Message, rec *store.MDN, resp *as2.Response) *store.MDN {
+	if rec == nil || resp.Body == nil {
+		return rec
+	}
+	key, _, err := w.cfg.Payloads.Put(ctx, bytes.NewReader(resp.Body))
+	if err != nil {
+		w.cfg.Log.Error("keeping the bytes of a synchronous MDN", "message_id", m.MessageID, "err", err)
+		return rec
+	}
+	var h strings.Builder
+	resp.Header.Write(&h)
+	rec.Key, rec.Header = key, h.String()
+	return rec
 }
 
 // mdnRecord keeps what the gateway shows of a receipt.

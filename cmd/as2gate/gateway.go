@@ -97,6 +97,9 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 		Store: g.store, Payloads: g.payloads, Agreements: g.partners,
 		DedupWindow: cfg.DedupWindow, AllowPrivateMDNURLs: cfg.AllowPrivateMDNURLs,
 		ReportingUA: "as2gate " + version, Wake: g.worker.Wake, Log: log.With("component", "inbound"),
+		OnMDNFailed: func(ctx context.Context, m *store.Message, a *store.Attempt) {
+			g.notifier.Notify(ctx, notify.MessageEvent(notify.MessageFailed, m, a, time.Now()))
+		},
 		OnSuspended: func(ctx context.Context, m *store.Message, reason string) {
 			g.notifier.Notify(ctx, notify.MessageEvent(notify.MessageSuspended, m, nil, time.Now()))
 		},

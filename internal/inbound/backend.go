@@ -64,6 +64,8 @@ type Config struct {
 	ReportingUA         string
 	// Wake is called after an asynchronous MDN is queued, so that it leaves at once.
 	Wake func()
+	// OnMDNFailed is called when an asynchronous MDN moves one of our messages to failed.
+	OnMDNFailed func(ctx context.Context, m *store.Message, a *store.Attempt)
 	// OnSuspended is called after a message is kept as suspended.
 	OnSuspended func(ctx context.Context, m *store.Message, reason string)
 	Now         func() time.Time
@@ -272,7 +274,31 @@ func (b *Backend) duplicate(ctx context.Context, req *as2.Request, dup *store.Me
 	if err := b.cfg.Store.AddEvent(ctx, ev); err != nil {
 		return nil, err
 	}
-	if req.MDN.Mode != as2.MDNSync || dup.MDN == nil || dup.MDN.Key == "" {
+	if dup.MDN == nil || dup.MDN.Key == "" {
+		return nil, nil
+	}
+	if req.MDN.Mode == as2.MDNAsync {
+		// The sender asks again because our first asynchronous MDN did not reach it: send
+		// the stored one again, to the address this copy names.
+		if err := netpolicy.CheckURL(ctx, req.MDN.URL, b.cfg.AllowPrivateMDNURLs, b.cfg.Resolver); err != nil {
+			log.Warn("not sending the asynchronous MDN again", "url", req.MDN.URL, "err", err)
+			return nil, nil
+		}
+		job := &store.Message{
+			Direction: store.Outbound, Kind: store.KindMDN, MessageID: dup.MDN.MessageID, Station: req.To, Partner: req.From,
+			Subject: "MDN for " + req.MessageID + " (again)", State: store.StateQueued, Wire: dup.MDN.Key,
+			WireHeader: parseHeaderText(dup.MDN.Header), URL: req.MDN.URL, MDNMode: as2.MDNNone.String(),
+			RelatedID: dup.ID, NextAttemptAt: b.cfg.Now(),
+		}
+		if err := b.cfg.Store.CreateMessage(ctx, job, nil); err != nil {
+			return nil, err
+		}
+		if b.cfg.Wake != nil {
+			b.cfg.Wake()
+		}
+		return nil, nil
+	}
+	if req.MDN.Mode != as2.MDNSync {
 		return nil, nil
 	}
 	blob, err := b.cfg.Payloads.Open(ctx, dup.MDN.Key)
@@ -289,7 +315,13 @@ func (b *Backend) duplicate(ctx context.Context, req *as2.Request, dup *store.Me
 
 // receiveMDN matches an asynchronous MDN to the message it answers.
 func (b *Backend) receiveMDN(ctx context.Context, req *as2.Request, ag *Agreement, wire *as2.Spool, in *as2.Incoming, log *slog.Logger) (*as2.Reply, error) {
-	orig, err := b.cfg.Store.FindByMessageID(ctx, store.Outbound, in.MDN.OriginalMessageID)
+	// QUIRK: some products quote the Original-Message-ID without its angle brackets.
+	origID := "<" + as2.NormalizeMessageID(in.MDN.OriginalMessageID) + ">"
+	orig, err := b.cfg.Store.FindByMessageID(ctx, store.Outbound, origID)
+	if err == nil && (orig.Kind != store.KindMessage || orig.Partner != req.From || orig.Station != req.To) {
+		// Only the partner we sent the message to may answer it.
+		err = store.ErrNotFound
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		log.Warn("asynchronous MDN for an unknown message", "original_message_id", in.MDN.OriginalMessageID)
 		return nil, b.cfg.Store.AddEvent(ctx, &store.Event{At: b.cfg.Now(), Direction: store.Inbound, Partner: req.From,
@@ -320,7 +352,13 @@ func (b *Backend) receiveMDN(ctx context.Context, req *as2.Request, ag *Agreemen
 		rec.MIC = in.MDN.ReceivedMIC.String()
 	}
 	out := store.Outcome{State: store.StateSent, MDN: rec}
-	if err := msg.Check(rc); err != nil {
+	if err := msg.Check(rc); errors.Is(err, as2.ErrMDNUnsigned) {
+		// An MDN that proves nothing must not decide the message: anyone can POST one. It is
+		// kept on the timeline and the message waits for a valid MDN or its deadline.
+		log.Warn("asynchronous MDN ignored: unsigned, though a signed MDN was requested")
+		return nil, b.cfg.Store.AddEvent(ctx, &store.Event{At: now, MessageRow: orig.ID, Direction: store.Inbound, Partner: req.From,
+			Type: "mdn_ignored", Detail: "an unsigned MDN arrived although a signed one was requested; the message still waits for its MDN"})
+	} else if err != nil {
 		out.State = store.StateFailed
 		out.Attempt = &store.Attempt{At: now, Class: store.ClassPermanent, Code: mdnCode(err), Error: err.Error(),
 			Action: "The partner's asynchronous MDN does not confirm the message: read its disposition and text, and agree with the partner on the fix before sending again."}
@@ -337,6 +375,10 @@ func (b *Backend) receiveMDN(ctx context.Context, req *as2.Request, ag *Agreemen
 		return nil, err
 	}
 	log.Info("asynchronous MDN matched", "disposition", rec.Disposition, "state", out.State)
+	if out.State == store.StateFailed && b.cfg.OnMDNFailed != nil {
+		orig.State, orig.LastCode, orig.LastError = out.State, out.Attempt.Code, out.Attempt.Error
+		b.cfg.OnMDNFailed(ctx, orig, out.Attempt)
+	}
 	return nil, nil
 }
 

@@ -123,7 +123,11 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 	})
 	g.backend = backend
 	as2Handler := &as2.Handler{Backend: backend, SpoolDir: g.spoolDir()}
-	g.as2Srv = &http.Server{Handler: as2Handler, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	// The partner listener faces anyone: headers must come quickly and stay small, and an idle
+	// keep-alive connection is not held for long. The body has no overall deadline, since a
+	// large message may take long; the handler bounds its size.
+	g.as2Srv = &http.Server{Handler: as2Handler, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	g.adminSrv = &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	if g.as2Ln, err = listen(cfg.Listen.AS2, cfg.TLS.AS2); err != nil {
 		return nil, fmt.Errorf("listen.as2: %w", err)

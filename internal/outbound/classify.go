@@ -20,6 +20,7 @@ import (
 
 	"github.com/as2gate/as2gate/as2"
 	"github.com/as2gate/as2gate/cms"
+	"github.com/as2gate/as2gate/internal/netpolicy"
 	"github.com/as2gate/as2gate/internal/store"
 )
 
@@ -218,6 +219,11 @@ func classify(err error, now time.Time, f *Failure, x *facts) string {
 	}
 	if ce, ok := errors.AsType[*ConfigError](err); ok {
 		x.detail = ce.Error()
+		return CodeConfig
+	}
+	if ae, ok := errors.AsType[*netpolicy.AddressError](err); ok {
+		// A Receipt-Delivery-Option into a private network: retrying cannot change that.
+		x.detail = ae.Error()
 		return CodeConfig
 	}
 	if _, ok := errors.AsType[*cms.UnsupportedAlgorithmError](err); ok {

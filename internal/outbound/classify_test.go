@@ -7,9 +7,11 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/as2gate/as2gate/internal/netpolicy"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"os"
@@ -786,5 +788,20 @@ func TestPrivateAddressHint(t *testing.T) {
 		if got := HintPrivateAddress(context.Background(), host, resolve); (want == "") != (got == "") || !strings.HasPrefix(got, want) {
 			t.Errorf("HintPrivateAddress(%s) = %q, want %q", host, got, want)
 		}
+	}
+}
+
+// TestClassifyAddressPolicy: an asynchronous MDN refused by the address policy at connect
+// time is a permanent configuration matter, not a network fault to retry.
+func TestClassifyAddressPolicy(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer srv.Close()
+	d := netpolicy.Dialer(&net.Dialer{}, false)
+	hc := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	err := (&as2.Client{HTTP: hc}).SendMDN(context.Background(), srv.URL, http.Header{}, []byte("mdn"))
+	f := Classify(err, time.Now())
+	if f.Class != store.ClassPermanent || f.Code != CodeConfig || !strings.Contains(f.Action, "allow_private_mdn_urls") {
+		t.Fatalf("classified %s/%s: %s", f.Class, f.Code, f.Action)
 	}
 }

@@ -46,6 +46,12 @@ func OpenDir(path string) (*Dir, error) {
 	if err := os.MkdirAll(path, 0o750); err != nil {
 		return nil, fmt.Errorf("payload: creating %s: %w", path, err)
 	}
+	// A Put cut short by a crash leaves its temporary file: nothing refers to it.
+	if leftovers, err := filepath.Glob(filepath.Join(path, ".put-*")); err == nil {
+		for _, f := range leftovers {
+			os.Remove(f)
+		}
+	}
 	return &Dir{path: path}, nil
 }
 
@@ -81,8 +87,15 @@ func (d *Dir) Put(ctx context.Context, r io.Reader) (string, int64, error) {
 	}
 	key := hex.EncodeToString(h.Sum(nil))
 	dst := d.file(key)
-	if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
-		return "", 0, fmt.Errorf("payload: %w", err)
+	sub := filepath.Dir(dst)
+	if _, err := os.Stat(sub); errors.Is(err, os.ErrNotExist) {
+		if err := os.Mkdir(sub, 0o750); err != nil && !errors.Is(err, os.ErrExist) {
+			return "", 0, fmt.Errorf("payload: %w", err)
+		}
+		// The new folder's entry must be durable too, or the file in it may vanish.
+		if err := syncDir(d.path); err != nil {
+			return "", 0, err
+		}
 	}
 	if _, err := os.Stat(dst); err == nil {
 		return key, n, nil // the same content is already stored

@@ -251,7 +251,12 @@ func (u *unpacker) finish(signed bool, lastPlain *io.SectionReader, content *par
 	h := u.micAlg(0).New()
 	var r io.Reader
 	if lastPlain != nil {
+		// RFC 4130 §7.3.1: the decrypted entity is canonicalised before the MIC: a sender
+		// that wrote bare LF header lines hashed them as CRLF.
 		r = io.NewSectionReader(lastPlain, 0, lastPlain.Size())
+		if fixed, ok := crlfHeader(lastPlain); ok {
+			r = fixed
+		}
 	} else {
 		// Neither signed, encrypted nor compressed: the content without headers, after the
 		// transfer encoding is removed.
@@ -408,7 +413,7 @@ func (u *unpacker) verifyMultipart(cur *part) (*part, error) {
 		// QUIRK: a signed part whose header lines end in a bare LF was signed over CRLF
 		// headers by its sender (seen in a stored capture): retry with CRLF restored on the
 		// header only, the body left untouched.
-		if fixed, ok := u.crlfHeader(signedPart); ok {
+		if fixed, ok := crlfHeader(signedPart.Open()); ok {
 			if s2, m2, err2 := u.verifyOver(sd, fixed); err2 == nil {
 				signer, mic, err = s2, m2, nil
 			}
@@ -444,16 +449,16 @@ func (u *unpacker) verifyOver(sd *cms.SignedData, content io.Reader) (*cms.Signe
 	return signer, MIC{Digest: signer.Digest, Alg: signer.Hash}, nil
 }
 
-// crlfHeader returns the spooled entity with CRLF line ends restored in its header block,
-// when that block has bare LFs.
-func (u *unpacker) crlfHeader(s *Spool) (io.Reader, bool) {
-	br := bufio.NewReader(s.Open())
+// crlfHeader returns the entity in e with CRLF line ends restored in its header block, when
+// that block has bare LFs.
+func crlfHeader(e *io.SectionReader) (io.Reader, bool) {
+	br := bufio.NewReader(io.NewSectionReader(e, 0, e.Size()))
 	_, raw, err := ReadHeader(br)
 	if err != nil || !bytes.Contains(bytes.ReplaceAll(raw, []byte("\r\n"), nil), []byte("\n")) {
 		return nil, false
 	}
 	n := int64(len(raw))
-	return io.MultiReader(bytes.NewReader(ToCRLF(raw)), s.Section(n, s.Size()-n)), true
+	return io.MultiReader(bytes.NewReader(ToCRLF(raw)), io.NewSectionReader(e, n, e.Size()-n)), true
 }
 
 // readMDN reads a multipart/report receipt.

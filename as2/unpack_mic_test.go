@@ -1,8 +1,13 @@
 package as2
 
 import (
+	"bytes"
 	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"github.com/as2gate/as2gate/cms"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -69,4 +74,32 @@ func signedEntityDigest(t *testing.T, msg *Message, alg crypto.Hash) []byte {
 		t.Fatal(err)
 	}
 	return d.Sum(nil)
+}
+
+// An encrypted, unsigned message whose entity has bare LF header lines: the MIC is taken
+// over the canonical entity, headers with CRLF (RFC 4130 §7.3.1), the body untouched.
+func TestUnpackEncryptedMICCanonical(t *testing.T) {
+	t.Parallel()
+	p := newPair(t)
+	entity := "Content-Type: application/edi-x12\nContent-Disposition: attachment; filename=a.edi\n\nISA*00*~\nIEA*1~\n"
+	canonical := "Content-Type: application/edi-x12\r\nContent-Disposition: attachment; filename=a.edi\r\n\r\nISA*00*~\nIEA*1~\n"
+	var body bytes.Buffer
+	if err := cms.Encrypt(&body, strings.NewReader(entity), int64(len(entity)), []*x509.Certificate{p.receiver.Certificate}, nil); err != nil {
+		t.Fatal(err)
+	}
+	h := http.Header{"Content-Type": {`application/pkcs7-mime; smime-type=enveloped-data; name="smime.p7m"`}}
+	uo := p.unpackOptions()
+	uo.MICAlgs = []MICAlg{MICAlgSHA256}
+	in, err := Unpack(h, SpoolBytes(body.Bytes()).Open(), uo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	sum := sha256.Sum256([]byte(canonical))
+	if want := (MIC{Alg: crypto.SHA256, Digest: sum[:]}); !in.MIC.Equal(want) {
+		t.Fatalf("MIC %v, want %v over the canonical entity", in.MIC, want)
+	}
+	if got := readSpool(t, in.Attachments[0].Body); string(got) != "ISA*00*~\nIEA*1~\n" {
+		t.Fatalf("payload %q", got)
+	}
 }

@@ -134,6 +134,10 @@ func (s *Spool) Bytes() ([]byte, bool) {
 
 // ReadAt reads from the written contents.
 func (s *Spool) ReadAt(p []byte, off int64) (int, error) {
+	if s.closed {
+		// Whether it was in memory or in a file, a closed spool has nothing to give.
+		return 0, os.ErrClosed
+	}
 	if s.ra != nil {
 		if off >= s.size {
 			return 0, io.EOF

@@ -213,3 +213,19 @@ func TestSpoolBytesStayIntact(t *testing.T) {
 		})
 	}
 }
+
+// TestSpoolClosedRead: reading a closed spool is an error however it held its contents, so
+// that nothing stores an empty file from a spool closed too early.
+func TestSpoolClosedRead(t *testing.T) {
+	t.Parallel()
+	small := NewSpool(t.TempDir(), 16)
+	small.Write([]byte("abc"))
+	big := NewSpool(t.TempDir(), 4)
+	big.Write([]byte("abcdefgh"))
+	for name, s := range map[string]*Spool{"in memory": small, "in a file": big} {
+		s.Close()
+		if _, err := io.ReadAll(s.Open()); !errors.Is(err, os.ErrClosed) {
+			t.Errorf("%s: read after Close: %v, want os.ErrClosed", name, err)
+		}
+	}
+}

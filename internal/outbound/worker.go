@@ -10,10 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/as2gate/as2gate/as2"
@@ -376,6 +378,12 @@ func (w *Worker) packed(ctx context.Context, m *store.Message, p *Partner) (*as2
 	}
 	msg, err := as2.Pack(payloads, &opts)
 	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) || errors.Is(err, syscall.ENOSPC) {
+			// A local storage fault (a full disk, an unreadable file) is not the
+			// configuration's: the row is tried again when its lease ends.
+			return nil, nil, fmt.Errorf("outbound: packing: %w", err)
+		}
 		return nil, nil, &ConfigError{What: "packing the message", Err: err}
 	}
 	release := func() { msg.Close() }

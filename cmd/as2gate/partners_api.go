@@ -23,9 +23,6 @@ func (p *partners) PartnerSettings(_ context.Context) ([]api.PartnerSettings, er
 			Headers: []string{}, Auth: "none", Certificates: []api.CertificateInfo{},
 			Source: api.SourceConfig,
 		}
-		if s.Station == "" && len(p.cfg.Stations) == 1 {
-			s.Station = p.cfg.Stations[0].AS2ID
-		}
 		if pt.Sign != 0 {
 			// The configuration spelling ("sha256"), not the micalg one ("sha-256").
 			s.Sign = strings.ReplaceAll(pt.Sign.String(), "-", "")

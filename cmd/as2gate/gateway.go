@@ -113,7 +113,8 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 		Submit: func(ctx context.Context, s outbound.Submission) (*store.Message, error) {
 			return g.worker.Submit(ctx, g.partners, s)
 		},
-		Actions: outbound.NewActions(g.worker, g.partners),
+		Actions:  outbound.NewActions(g.worker, g.partners),
+		Partners: g.partners,
 		Ready: func(ctx context.Context) error {
 			if err := g.store.Ping(ctx); err != nil {
 				return fmt.Errorf("database: %w", err)

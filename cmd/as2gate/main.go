@@ -37,7 +37,7 @@ func rootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCommand(), sendCommand(), messagesCommand(), keysCommand(), configCommand(), &cobra.Command{
+	root.AddCommand(serveCommand(), sendCommand(), messagesCommand(), partnersCommand(), keysCommand(), configCommand(), &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Args:  cobra.NoArgs,

@@ -34,6 +34,9 @@ type Config struct {
 	// Actions are the operator's actions on messages (outbound.Actions); without them the
 	// action routes answer 501.
 	Actions Actions
+	// Partners shows the configured partners and stations; without it their routes answer
+	// 501.
+	Partners Partners
 	// Tokens are the accepted bearer tokens.
 	Tokens []string
 	// Ready reports whether the database and payload store answer, for /readyz.
@@ -81,6 +84,12 @@ func (a *API) Handler() http.Handler {
 	mux.Handle("GET /api/v1/messages/{id}/wire", a.auth(a.downloadWire))
 	mux.Handle("GET /api/v1/messages/{id}/mdn", a.auth(a.downloadMDN))
 	mux.Handle("GET /api/v1/messages/{id}/export", a.auth(a.export))
+
+	// Partners and stations, read-only (partners.go).
+	mux.Handle("GET /api/v1/partners", a.auth(a.listPartners))
+	mux.Handle("GET /api/v1/partners/{as2_id}", a.auth(a.getPartner))
+	mux.Handle("GET /api/v1/stations", a.auth(a.listStations))
+	mux.Handle("GET /api/v1/stations/{as2_id}", a.auth(a.getStation))
 	return mux
 }
 

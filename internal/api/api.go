@@ -64,32 +64,50 @@ func New(cfg Config) *API {
 	return &API{cfg: cfg}
 }
 
+// route is one route of the API: the method and path pattern of http.ServeMux, and its
+// handler (authentication included). The OpenAPI document describes exactly these.
+type route struct {
+	method, pattern string
+	handler         http.Handler
+}
+
+// routes lists every route Handler serves.
+func (a *API) routes() []route {
+	return []route{
+		{"GET", "/healthz", http.HandlerFunc(a.healthz)},
+		{"GET", "/readyz", http.HandlerFunc(a.readyz)},
+		{"GET", "/api/v1/openapi.json", http.HandlerFunc(serveOpenAPI)},
+		{"POST", "/api/v1/messages", a.auth(a.submit)},
+		{"GET", "/api/v1/messages", a.auth(a.listMessages)},
+		{"GET", "/api/v1/messages/{id}", a.auth(a.getMessage)},
+		{"DELETE", "/api/v1/messages/{id}", a.auth(a.deleteOne)},
+		{"POST", "/api/v1/messages/delete", a.auth(a.deleteMany)},
+		{"POST", "/api/v1/messages/{id}/retry-now", a.auth(a.retryNow)},
+		{"POST", "/api/v1/messages/{id}/stop", a.auth(a.stop)},
+		{"POST", "/api/v1/messages/{id}/refresh-message-id", a.auth(a.refreshMessageID)},
+		{"POST", "/api/v1/messages/{id}/retry", a.auth(a.retry)},
+		{"POST", "/api/v1/messages/{id}/resend", a.auth(a.resend)},
+		{"POST", "/api/v1/messages/{id}/replay", a.auth(a.replay)},
+		{"GET", "/api/v1/messages/{id}/files/{n}", a.auth(a.downloadFile)},
+		{"GET", "/api/v1/messages/{id}/wire", a.auth(a.downloadWire)},
+		{"GET", "/api/v1/messages/{id}/mdn", a.auth(a.downloadMDN)},
+		{"GET", "/api/v1/messages/{id}/export", a.auth(a.export)},
+		{"GET", "/api/v1/failures", a.auth(a.failures)},
+		{"GET", "/api/v1/timeline", a.auth(a.timeline)},
+		// Partners and stations, read-only (partners.go).
+		{"GET", "/api/v1/partners", a.auth(a.listPartners)},
+		{"GET", "/api/v1/partners/{as2_id}", a.auth(a.getPartner)},
+		{"GET", "/api/v1/stations", a.auth(a.listStations)},
+		{"GET", "/api/v1/stations/{as2_id}", a.auth(a.getStation)},
+	}
+}
+
 // Handler returns every route of the admin listener that this package serves.
 func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", a.healthz)
-	mux.HandleFunc("GET /readyz", a.readyz)
-	mux.Handle("POST /api/v1/messages", a.auth(a.submit))
-	mux.Handle("GET /api/v1/messages", a.auth(a.listMessages))
-	mux.Handle("GET /api/v1/messages/{id}", a.auth(a.getMessage))
-	mux.Handle("DELETE /api/v1/messages/{id}", a.auth(a.deleteOne))
-	mux.Handle("POST /api/v1/messages/delete", a.auth(a.deleteMany))
-	mux.Handle("POST /api/v1/messages/{id}/retry-now", a.auth(a.retryNow))
-	mux.Handle("POST /api/v1/messages/{id}/stop", a.auth(a.stop))
-	mux.Handle("POST /api/v1/messages/{id}/refresh-message-id", a.auth(a.refreshMessageID))
-	mux.Handle("POST /api/v1/messages/{id}/retry", a.auth(a.retry))
-	mux.Handle("POST /api/v1/messages/{id}/resend", a.auth(a.resend))
-	mux.Handle("POST /api/v1/messages/{id}/replay", a.auth(a.replay))
-	mux.Handle("GET /api/v1/messages/{id}/files/{n}", a.auth(a.downloadFile))
-	mux.Handle("GET /api/v1/messages/{id}/wire", a.auth(a.downloadWire))
-	mux.Handle("GET /api/v1/messages/{id}/mdn", a.auth(a.downloadMDN))
-	mux.Handle("GET /api/v1/messages/{id}/export", a.auth(a.export))
-
-	// Partners and stations, read-only (partners.go).
-	mux.Handle("GET /api/v1/partners", a.auth(a.listPartners))
-	mux.Handle("GET /api/v1/partners/{as2_id}", a.auth(a.getPartner))
-	mux.Handle("GET /api/v1/stations", a.auth(a.listStations))
-	mux.Handle("GET /api/v1/stations/{as2_id}", a.auth(a.getStation))
+	for _, rt := range a.routes() {
+		mux.Handle(rt.method+" "+rt.pattern, rt.handler)
+	}
 	return mux
 }
 
@@ -331,27 +349,17 @@ var boxes = map[string]bool{"": true, "outbox": true, "queued": true, "sent": tr
 
 func (a *API) listMessages(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := store.Filter{Box: q.Get("box"), Partner: q.Get("partner"), State: q.Get("state"), Tag: q.Get("tag")}
+	f := store.Filter{Box: q.Get("box"), Partner: q.Get("partner"), State: q.Get("state"), Tag: q.Get("tag"), Q: q.Get("q")}
 	if !boxes[f.Box] {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("box %q is not one of outbox, queued, sent, failed, received", f.Box))
 		return
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 || n > 500 {
-			writeError(w, http.StatusBadRequest, "limit must be a number from 1 to 500")
-			return
-		}
-		f.Limit = n
+	var p page
+	if err := p.parse(q, "message"); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
 	}
-	if v := q.Get("before"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n <= 0 {
-			writeError(w, http.StatusBadRequest, "before must be a message id")
-			return
-		}
-		f.Before = n
-	}
+	f.Limit, f.Before, f.From, f.To = p.limit, p.before, p.from, p.to
 	ms, err := a.cfg.Store.ListMessages(r.Context(), f)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
@@ -361,5 +369,9 @@ func (a *API) listMessages(w http.ResponseWriter, r *http.Request) {
 	for _, m := range ms {
 		out = append(out, toJSON(m, nil))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"messages": out})
+	answer := map[string]any{"messages": out}
+	if len(ms) == p.limit {
+		answer["next_before"] = ms[len(ms)-1].ID
+	}
+	writeJSON(w, http.StatusOK, answer)
 }

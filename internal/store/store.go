@@ -222,8 +222,50 @@ type Filter struct {
 	Partner   string
 	State     string
 	Tag       string
-	Limit     int   // 0: 50
-	Before    int64 // cursor: only rows with a smaller ID
+	// Q searches the subject, the file names and the AS2 Message-ID for this text, case
+	// insensitively for ASCII letters.
+	Q string
+	// From and To bound CreatedAt: at or after From, before To; a zero time leaves that
+	// side open.
+	From, To time.Time
+	Limit    int   // 0: 50
+	Before   int64 // cursor: only rows with a smaller ID
+}
+
+// FailureFilter selects failed attempts for the failure log; the fields that are set must
+// all match.
+type FailureFilter struct {
+	Partner string // the message's partner
+	Class   string // ClassTransient, ClassIncomplete or ClassPermanent
+	Code    string
+	// From and To bound the attempt's At: at or after From, before To; a zero time leaves
+	// that side open.
+	From, To time.Time
+	Limit    int   // 0: 50
+	Before   int64 // cursor: only attempts with a smaller ID
+}
+
+// Failure is a failed attempt with the message it was an attempt at, for the failure log.
+type Failure struct {
+	Attempt
+	MessageID string // the message's AS2 Message-ID
+	Partner   string
+	Direction string
+}
+
+// EventFilter selects timeline events; the fields that are set must all match.
+type EventFilter struct {
+	Partner   string
+	Direction string
+	// State is the current state of the message an event is about; events not about one
+	// message never match it.
+	State string
+	Tag   string
+	// From and To bound the event's At: at or after From, before To; a zero time leaves
+	// that side open.
+	From, To time.Time
+	Limit    int   // 0: 50
+	Before   int64 // cursor: only events with a smaller ID
 }
 
 // Store is the gateway's persistent state. Every method is one transaction.
@@ -306,6 +348,10 @@ type Store interface {
 	// Events returns the newest events, filtered by partner and direction when given, with
 	// IDs below before when it is not 0 (a cursor); limit 0 means 50.
 	Events(ctx context.Context, partner, direction string, limit int, before int64) ([]*Event, error)
+	// Timeline returns the events matching f, newest first.
+	Timeline(ctx context.Context, f EventFilter) ([]*Event, error)
+	// Failures returns the failed attempts matching f across all messages, newest first.
+	Failures(ctx context.Context, f FailureFilter) ([]*Failure, error)
 
 	// Ping checks that the database answers (for /readyz).
 	Ping(ctx context.Context) error

@@ -290,6 +290,23 @@ func (s *Store) ListMessages(ctx context.Context, f store.Filter) ([]*store.Mess
 			args = append(args, c.value)
 		}
 	}
+	if f.Q != "" {
+		// The file names live in the files JSON column; json_each reads them one by one
+		// so that the search does not match content types or digests.
+		where = append(where, `(subject LIKE ? ESCAPE '\' OR message_id LIKE ? ESCAPE '\'
+			OR EXISTS (SELECT 1 FROM json_each(messages.files)
+				WHERE json_extract(value, '$.name') LIKE ? ESCAPE '\'))`)
+		p := likePattern(f.Q)
+		args = append(args, p, p, p)
+	}
+	if !f.From.IsZero() {
+		where = append(where, "created_at >= ?")
+		args = append(args, unixNano(f.From))
+	}
+	if !f.To.IsZero() {
+		where = append(where, "created_at < ?")
+		args = append(args, unixNano(f.To))
+	}
 	if f.Before != 0 {
 		where = append(where, "id < ?")
 		args = append(args, f.Before)

@@ -111,29 +111,27 @@ func (s *Store) AddEvent(ctx context.Context, ev *store.Event) error {
 
 // Events implements store.Store.
 func (s *Store) Events(ctx context.Context, partner, direction string, limit int, before int64) ([]*store.Event, error) {
-	var (
-		where []string
-		args  []any
-	)
-	if partner != "" {
-		where = append(where, "partner = ?")
-		args = append(args, partner)
+	return s.Timeline(ctx, store.EventFilter{Partner: partner, Direction: direction, Limit: limit, Before: before})
+}
+
+// Timeline implements store.Store.
+func (s *Store) Timeline(ctx context.Context, f store.EventFilter) ([]*store.Event, error) {
+	var w where
+	w.equal("e.partner", f.Partner)
+	w.equal("e.direction", f.Direction)
+	w.equal("e.tag", f.Tag)
+	w.between("e.at", f.From, f.To)
+	w.before("e.id", f.Before)
+	query := `SELECT e.id, e.at, e.message_row, e.direction, e.partner, e.tag, e.type, e.detail
+		FROM events e`
+	if f.State != "" {
+		// The message's state now, not when the event was written: "the timeline of the
+		// messages that failed".
+		query += ` JOIN messages m ON m.id = e.message_row`
+		w.equal("m.state", f.State)
 	}
-	if direction != "" {
-		where = append(where, "direction = ?")
-		args = append(args, direction)
-	}
-	if before != 0 {
-		where = append(where, "id < ?")
-		args = append(args, before)
-	}
-	query := `SELECT id, at, message_row, direction, partner, tag, type, detail FROM events`
-	if len(where) > 0 {
-		query += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	query += ` ORDER BY id DESC LIMIT ?`
-	args = append(args, limitOr(limit))
-	rows, err := s.r.QueryContext(ctx, query, args...)
+	query += w.String() + ` ORDER BY e.id DESC LIMIT ?`
+	rows, err := s.r.QueryContext(ctx, query, append(w.args, limitOr(f.Limit))...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: events: %w", err)
 	}
@@ -156,4 +154,95 @@ func (s *Store) Events(ctx context.Context, partner, direction string, limit int
 		return nil, fmt.Errorf("sqlite: events: %w", err)
 	}
 	return out, nil
+}
+
+// Failures implements store.Store.
+func (s *Store) Failures(ctx context.Context, f store.FailureFilter) ([]*store.Failure, error) {
+	var w where
+	w.equal("m.partner", f.Partner)
+	w.equal("a.class", f.Class)
+	w.equal("a.code", f.Code)
+	w.between("a.at", f.From, f.To)
+	w.before("a.id", f.Before)
+	query := `SELECT a.id, a.message_row, a.at, a.class, a.code, a.http_status, a.header,
+		a.body_excerpt, a.error, a.action, m.message_id, m.partner, m.direction
+		FROM attempts a JOIN messages m ON m.id = a.message_row` +
+		w.String() + ` ORDER BY a.id DESC LIMIT ?`
+	rows, err := s.r.QueryContext(ctx, query, append(w.args, limitOr(f.Limit))...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: failures: %w", err)
+	}
+	defer rows.Close()
+	var out []*store.Failure
+	for rows.Next() {
+		var (
+			fl     store.Failure
+			at     int64
+			header string
+		)
+		if err := rows.Scan(&fl.ID, &fl.MessageRow, &at, &fl.Class, &fl.Code, &fl.HTTPStatus,
+			&header, &fl.BodyExcerpt, &fl.Error, &fl.Action, &fl.MessageID, &fl.Partner,
+			&fl.Direction); err != nil {
+			return nil, fmt.Errorf("sqlite: failures: %w", err)
+		}
+		if err := fromJSON("header", header, &fl.Header); err != nil {
+			return nil, fmt.Errorf("sqlite: attempt %d: %w", fl.ID, err)
+		}
+		fl.At = fromNano(at)
+		out = append(out, &fl)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: failures: %w", err)
+	}
+	return out, nil
+}
+
+// where collects the conditions of a list query and their arguments.
+type where struct {
+	conds []string
+	args  []any
+}
+
+// equal adds column = value when value is set.
+func (w *where) equal(column, value string) {
+	if value != "" {
+		w.add(column+" = ?", value)
+	}
+}
+
+// between bounds a time column to [from, to), each side only when set.
+func (w *where) between(column string, from, to time.Time) {
+	if !from.IsZero() {
+		w.add(column+" >= ?", unixNano(from))
+	}
+	if !to.IsZero() {
+		w.add(column+" < ?", unixNano(to))
+	}
+}
+
+// before adds the cursor condition when id is set.
+func (w *where) before(column string, id int64) {
+	if id != 0 {
+		w.add(column+" < ?", id)
+	}
+}
+
+func (w *where) add(cond string, args ...any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, args...)
+}
+
+// String is the WHERE clause, or "" without conditions.
+func (w *where) String() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+// likePattern is a LIKE pattern that matches text anywhere, with LIKE's wildcards in text
+// taken literally (used with ESCAPE '\').
+func likePattern(text string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return "%" + r.Replace(text) + "%"
 }

@@ -10,10 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/as2gate/as2gate/as2"
@@ -117,6 +119,12 @@ func (b *Backend) Receive(ctx context.Context, req *as2.Request, wire *as2.Spool
 		return nil, err
 	}
 	log := b.cfg.Log.With("message_id", req.MessageID, "partner", req.From)
+	if localFault(unpackErr) {
+		// Our disk failed, not the partner's message: answer 503 so that it is sent again,
+		// rather than refusing it for good and answering every resend as a duplicate.
+		log.Error("could not unpack a message for a local fault", "err", unpackErr)
+		return nil, unpackErr
+	}
 	if in != nil && in.MDN != nil {
 		return b.receiveMDN(ctx, req, ag, wire, in, log)
 	}
@@ -380,6 +388,13 @@ func (b *Backend) receiveMDN(ctx context.Context, req *as2.Request, ag *Agreemen
 		b.cfg.OnMDNFailed(ctx, orig, out.Attempt)
 	}
 	return nil, nil
+}
+
+// localFault reports whether err is this gateway's storage failing (a full disk, a file that
+// cannot be written) rather than anything about the message.
+func localFault(err error) bool {
+	var pe *fs.PathError
+	return err != nil && (errors.As(err, &pe) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EIO))
 }
 
 // mdnCode names an MDN check failure with the classifier's codes.

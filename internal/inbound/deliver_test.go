@@ -1,6 +1,14 @@
 package inbound
 
-import "testing"
+import (
+	"fmt"
+	"io/fs"
+	"syscall"
+	"testing"
+
+	"github.com/as2gate/as2gate/as2"
+	"github.com/as2gate/as2gate/cms"
+)
 
 func TestSafeName(t *testing.T) {
 	t.Parallel()
@@ -29,5 +37,23 @@ func TestSafeName(t *testing.T) {
 	}
 	if got := SafeName(long); len(got) > 200 || got != long[:200] {
 		t.Errorf("long name cut to %d bytes: %q", len(got), got[len(got)-4:])
+	}
+}
+
+func TestLocalFault(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{&as2.UnpackError{Layer: "decrypt", Description: as2.DescDecryptionFailed, Err: cms.ErrDecryption}, false},
+		{&as2.UnpackError{Layer: "mime", Description: as2.DescUnexpectedProcessingError,
+			Err: fmt.Errorf("as2: spooling to disk: %w", &fs.PathError{Op: "write", Path: "/tmp/x", Err: syscall.ENOSPC})}, true},
+		{fmt.Errorf("reading payload: %w", syscall.EIO), true},
+	} {
+		if got := localFault(tc.err); got != tc.want {
+			t.Errorf("localFault(%v) = %v, want %v", tc.err, got, tc.want)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package outbound
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -27,5 +28,28 @@ func TestAttemptEndsBeforeItsLease(t *testing.T) {
 	}
 	if got.State == store.StateSending || got.LastCode != CodeReadTimeout {
 		t.Fatalf("after the cut-off attempt: state %s, code %q", got.State, got.LastCode)
+	}
+}
+
+// TestMissingStoredPayloadFails: a message whose payload is gone from the payload store
+// fails for good, visibly, instead of coming back at every lease.
+func TestMissingStoredPayloadFails(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, nil)
+	m := &store.Message{
+		Direction: store.Outbound, Kind: store.KindMessage, MessageID: "<lost@test>", Station: rigStation,
+		Partner: rigPartner, State: store.StateQueued, URL: "http://127.0.0.1:1/as2", NextAttemptAt: r.clock.Now(),
+		Files: []store.File{{Name: "gone.edi", ContentType: "application/edi-x12", Size: 3, SHA256: strings.Repeat("ab", 32)}},
+	}
+	if err := r.store.CreateMessage(t.Context(), m, nil); err != nil {
+		t.Fatal(err)
+	}
+	r.step(t, m.ID)
+	got, err := r.store.GetMessage(t.Context(), m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != store.StateFailed || got.LastCode != CodeConfig || !strings.Contains(got.LastError, "missing from the payload store") {
+		t.Fatalf("state %s, code %s: %s", got.State, got.LastCode, got.LastError)
 	}
 }

@@ -127,6 +127,16 @@ var errShutdown = errors.New("outbound: worker stopping")
 // errLeaseEnding is the cause of the context of a send cut off before its lease runs out.
 var errLeaseEnding = errors.New("outbound: the send took longer than the claim's lease allows")
 
+// storedFault wraps a failure to open stored bytes: gone for good (the payload store does
+// not have them) is a permanent failure the operator must see, anything else a fault to try
+// again when the lease ends.
+func storedFault(what string, err error) error {
+	if errors.Is(err, payload.ErrNotFound) {
+		return &ConfigError{What: what + " is missing from the payload store", Err: err}
+	}
+	return fmt.Errorf("outbound: %s: %w", what, err)
+}
+
 // interrupted reports whether ctx ended for another reason than the lease's end: a stop.
 func interrupted(ctx context.Context) bool {
 	return ctx.Err() != nil && !errors.Is(context.Cause(ctx), errLeaseEnding)
@@ -371,7 +381,7 @@ func (w *Worker) packed(ctx context.Context, m *store.Message, p *Partner) (*as2
 	for _, f := range m.Files {
 		b, err := w.cfg.Payloads.Open(ctx, f.SHA256)
 		if err != nil {
-			return nil, nil, fmt.Errorf("outbound: payload %s: %w", f.Name, err)
+			return nil, nil, storedFault("payload "+f.Name, err)
 		}
 		blobs = append(blobs, b)
 		payloads = append(payloads, as2.Payload{Filename: f.Name, ContentType: f.ContentType, Body: io.NewSectionReader(b, 0, b.Size())})
@@ -404,7 +414,7 @@ func (w *Worker) packed(ctx context.Context, m *store.Message, p *Partner) (*as2
 func (w *Worker) stored(ctx context.Context, m *store.Message) (*as2.Message, func(), error) {
 	b, err := w.cfg.Payloads.Open(ctx, m.Wire)
 	if err != nil {
-		return nil, nil, fmt.Errorf("outbound: stored wire message: %w", err)
+		return nil, nil, storedFault("stored wire message", err)
 	}
 	mdn, _, err := as2.ReadMDNRequest(m.WireHeader)
 	if err != nil {
@@ -445,6 +455,9 @@ func (w *Worker) sendMDN(ctx context.Context, m *store.Message, now time.Time) (
 	}
 	b, err := w.cfg.Payloads.Open(ctx, m.Wire)
 	if err != nil {
+		if err := storedFault("stored MDN", err); errors.As(err, new(*ConfigError)) {
+			return w.failed(ctx, m, Classify(err, now), now)
+		}
 		return store.Outcome{}, Failure{}, fmt.Errorf("outbound: stored MDN: %w", err)
 	}
 	defer b.Close()

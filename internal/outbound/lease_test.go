@@ -1,6 +1,7 @@
 package outbound
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -51,5 +52,34 @@ func TestMissingStoredPayloadFails(t *testing.T) {
 	}
 	if got.State != store.StateFailed || got.LastCode != CodeConfig || !strings.Contains(got.LastError, "missing from the payload store") {
 		t.Fatalf("state %s, code %s: %s", got.State, got.LastCode, got.LastError)
+	}
+}
+
+// TestOperatorRetryStartsAFreshSchedule: a message that exhausted its retries and is put
+// back by the operator gets the whole schedule again, not one attempt.
+func TestOperatorRetryStartsAFreshSchedule(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, nil)
+	r.fake(t, as2test.Respond(http.StatusServiceUnavailable, nil, nil))
+	m := r.submit(t, rigPartner)
+	// The first attempt and the policy's three retries fail: the message is failed.
+	for i := 0; i < 4; i++ {
+		r.step(t, m.ID)
+		got, _ := r.store.GetMessage(t.Context(), m.ID)
+		if got.State == store.StateFailed {
+			break
+		}
+		r.clock.Set(got.NextAttemptAt)
+	}
+	if got, _ := r.store.GetMessage(t.Context(), m.ID); got.State != store.StateFailed {
+		t.Fatalf("after the schedule: %s", got.State)
+	}
+	if _, err := NewActions(r.w, r.partners).Retry(t.Context(), m.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	r.step(t, m.ID)
+	got, _ := r.store.GetMessage(t.Context(), m.ID)
+	if got.State != store.StateQueued || !got.NextAttemptAt.Equal(r.clock.Now().Add(30*time.Second)) {
+		t.Fatalf("after the operator's retry failed once: %s, next %v (now %v); want queued for 30s later", got.State, got.NextAttemptAt, r.clock.Now())
 	}
 }

@@ -496,9 +496,11 @@ func (w *Worker) failed(ctx context.Context, m *store.Message, f Failure, now ti
 		if err != nil {
 			return store.Outcome{}, f, err
 		}
+		// Only this class's attempts count, and only those since an operator last retried
+		// the message from Failed: that retry starts a fresh schedule.
 		n, first := 1, now
 		for _, p := range prior {
-			if p.Class == f.Class {
+			if p.Class == f.Class && p.At.After(m.RetriedAt) {
 				if n == 1 {
 					first = p.At
 				}

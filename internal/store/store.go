@@ -126,6 +126,9 @@ type Message struct {
 	LastCode      string // the last failure code
 	// DeliveredAt is when an inbound message's payloads reached the inbox; zero before.
 	DeliveredAt time.Time
+	// RetriedAt is when an operator last put the message back in the queue from failed:
+	// the retry policy counts only the failed attempts after it.
+	RetriedAt time.Time
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 

@@ -58,10 +58,11 @@ func (s *Store) Requeue(ctx context.Context, id int64, r store.RequeueRequest) (
 			wire = CASE WHEN ? THEN '' ELSE wire END,
 			wire_header = CASE WHEN ? THEN 'null' ELSE wire_header END,
 			mic = CASE WHEN ? THEN '' ELSE mic END,
-			lease_owner = '', lease_until = 0, claimed_from = '', updated_at = ?
+			lease_owner = '', lease_until = 0, claimed_from = '', updated_at = ?,
+			retried_at = CASE WHEN state = 'failed' THEN ? ELSE retried_at END
 			WHERE id = ? RETURNING `+messageColumns,
 			unixNano(due), r.MessageID, r.URL, r.ClearWire, r.ClearWire, r.ClearWire,
-			unixNano(now), id))
+			unixNano(now), unixNano(now), id))
 		if err != nil {
 			return err
 		}

@@ -14,7 +14,8 @@ import (
 // messageColumns are the columns scanMessage reads, in its order.
 const messageColumns = `id, direction, kind, message_id, station, partner, subject, tag, state,
 	files, wire, wire_header, mic, mdn_mode, mdn, url, related_id, attempts, next_attempt_at,
-	lease_owner, lease_until, claimed_from, last_error, last_code, created_at, updated_at, delivered_at`
+	lease_owner, lease_until, claimed_from, last_error, last_code, created_at, updated_at, delivered_at,
+	retried_at`
 
 // defaultLimit is the page size of a list that does not ask for one.
 const defaultLimit = 50
@@ -29,16 +30,17 @@ func scanMessage(row scanner) (*store.Message, error) {
 		files, header, mdn                 string
 		related                            sql.NullInt64
 		next, leaseUntil, created, updated int64
-		delivered                          int64
+		delivered, retried                 int64
 	)
 	err := row.Scan(&m.ID, &m.Direction, &m.Kind, &m.MessageID, &m.Station, &m.Partner,
 		&m.Subject, &m.Tag, &m.State, &files, &m.Wire, &header, &m.MIC, &m.MDNMode, &mdn,
 		&m.URL, &related, &m.Attempts, &next, &m.LeaseOwner, &leaseUntil, &m.ClaimedFrom,
-		&m.LastError, &m.LastCode, &created, &updated, &delivered)
+		&m.LastError, &m.LastCode, &created, &updated, &delivered, &retried)
 	if err != nil {
 		return nil, err
 	}
 	m.DeliveredAt = fromNano(delivered)
+	m.RetriedAt = fromNano(retried)
 	if err := fromJSON("files", files, &m.Files); err != nil {
 		return nil, fmt.Errorf("message %d: %w", m.ID, err)
 	}

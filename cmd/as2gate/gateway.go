@@ -84,7 +84,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 	g.worker, err = outbound.New(outbound.Config{
 		Store: g.store, Payloads: g.payloads, Partners: g.partners,
 		Owner:       leaseOwner(cfg.DataDir),
-		Concurrency: cfg.Workers, PerPartner: cfg.Defaults.Concurrency, PartnerLimits: partnerLimits(cfg),
+		Concurrency: cfg.Workers, PerPartner: cfg.Defaults.Concurrency, PartnerLimits: partnerLimits(cfg), Lease: cfg.Lease,
 		SpoolDir: g.spoolDir(), Log: log.With("component", "outbound"),
 		OnFailed: func(ctx context.Context, m *store.Message, f outbound.Failure) {
 			g.notifier.Notify(ctx, notify.MessageEvent(notify.MessageFailed, m, &store.Attempt{Class: f.Class, Code: f.Code, Error: f.Error, Action: f.Action}, time.Now()))

@@ -37,6 +37,7 @@ const (
 	// one spans about 8.5 hours) with a wide margin for manual resends.
 	DefaultDedupWindow = 30 * 24 * time.Hour
 	DefaultWorkers     = 8
+	DefaultLease       = 10 * time.Minute
 	DefaultConcurrency = 4
 	// DefaultMaxSize bounds an inbound message and each of its decoded layers: 1 GiB.
 	DefaultMaxSize = 1 << 30
@@ -73,6 +74,10 @@ type Config struct {
 	DedupWindow time.Duration
 	// Workers is the number of messages in flight at once over all partners (workers).
 	Workers int
+	// Lease is how long one attempt at sending may take before another claim may take
+	// the message over; an attempt is cut off just before it (lease; default 10m). Raise it
+	// for partners that need longer for one large message.
+	Lease time.Duration
 	// InboxDir receives inbound payloads in a folder per partner (inbox_dir); empty means
 	// DataDir/inbox. See Inbox.
 	InboxDir string
@@ -554,6 +559,7 @@ func Default() *Config {
 		Listen:      Listen{AS2: DefaultAS2Listen, Admin: DefaultAdminListen},
 		DedupWindow: DefaultDedupWindow,
 		Workers:     DefaultWorkers,
+		Lease:       DefaultLease,
 		Log:         Log{Format: LogAuto, Level: slog.LevelInfo},
 		Notify:      Notify{CertExpiryWarning: DefaultCertExpiryWarning},
 		Defaults:    DefaultSettings(),

@@ -36,6 +36,7 @@ type (
 		AllowPrivateMDNURLs *bool         `yaml:"allow_private_mdn_urls"`
 		DedupWindow         *string       `yaml:"dedup_window"`
 		Workers             *int          `yaml:"workers"`
+		Lease               *string       `yaml:"lease"`
 		InboxDir            *string       `yaml:"inbox_dir"`
 		Log                 *rawLog       `yaml:"log"`
 		Notify              *rawNotify    `yaml:"notify"`
@@ -492,6 +493,7 @@ func (c *Config) apply(raw *rawConfig, dir string, ps *problems) {
 	setBool(&c.AllowPrivateMDNURLs, raw.AllowPrivateMDNURLs)
 	setDuration(&c.DedupWindow, raw.DedupWindow, "dedup_window", ps)
 	setInt(&c.Workers, raw.Workers)
+	setDuration(&c.Lease, raw.Lease, "lease", ps)
 	if raw.InboxDir != nil {
 		c.InboxDir = abs(*raw.InboxDir)
 	}

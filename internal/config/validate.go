@@ -65,6 +65,9 @@ func (c *Config) validate(ps *problems) {
 	if c.DedupWindow <= 0 {
 		ps.add("dedup_window", "%s: must be more than 0, e.g. 720h (30 days)", fmtDuration(c.DedupWindow))
 	}
+	if c.Lease < time.Minute {
+		ps.add("lease", "%s: at least 1m, and more than the longest transmission to any partner", fmtDuration(c.Lease))
+	}
 	if c.Workers < 1 {
 		ps.add("workers", "%d: at least 1 is needed", c.Workers)
 	}

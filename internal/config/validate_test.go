@@ -179,6 +179,7 @@ func TestValidateProblems(t *testing.T) {
 		{"timeout negative", withPartner("timeouts: {transmission: -5s}"), "partners[0].timeouts.transmission", "-5s: must be more than 0"},
 		{"max_size fraction", withPartner("max_size: 1.5GiB"), "partners[0].max_size", "1536MiB"},
 		{"max_size unit", withPartner("max_size: 10 parsecs"), "partners[0].max_size", `unknown unit "parsecs"`},
+		{"lease", withTop("lease: 30s"), "lease", "30s: at least 1m"},
 		{"concurrency", withPartner("concurrency: 0"), "partners[0].concurrency", "0: at least 1 message in flight"},
 		{"mdn policy", withPartner("mdn_policy: strict"), "partners[0].mdn_policy", `"strict" is not one of sender, agreement`},
 		{"source address", withPartner("source_address: gateway.local"), "partners[0].source_address", `"gateway.local" is not an IP address`},

@@ -129,8 +129,8 @@ type Message struct {
 	// RetriedAt is when an operator last put the message back in the queue from failed:
 	// the retry policy counts only the failed attempts after it.
 	RetriedAt time.Time
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	CreatedAt time.Time
+	UpdatedAt time.Time
 
 	// ClaimedFrom is, while a row is in StateSending, the state Claim took it from:
 	// StateQueued when it is due to be sent, StateAwaitingMDN when its MDN deadline passed.

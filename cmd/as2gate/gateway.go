@@ -25,6 +25,7 @@ import (
 	"github.com/as2gate/as2gate/internal/payload"
 	"github.com/as2gate/as2gate/internal/store"
 	"github.com/as2gate/as2gate/internal/store/sqlite"
+	"github.com/as2gate/as2gate/internal/web"
 )
 
 // Gateway is the running program: the configuration wired to its store, its listeners and
@@ -44,6 +45,9 @@ type Gateway struct {
 	as2Ln    net.Listener
 	adminLn  net.Listener
 	token    string // a generated API token, printed at start
+	// adminPassword is the password of the console's first user when this start created it,
+	// printed once by serve; "" otherwise.
+	adminPassword string
 }
 
 // Open wires cfg (already validated) and binds both listeners.
@@ -67,6 +71,9 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 	}
 	if err != nil {
 		return nil, fmt.Errorf("opening the database: %w", err)
+	}
+	if g.adminPassword, err = web.EnsureAdmin(ctx, g.store); err != nil {
+		return nil, err
 	}
 	if g.payloads, err = payload.OpenDir(filepath.Join(cfg.DataDir, "payloads")); err != nil {
 		return nil, err
@@ -122,6 +129,13 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 			return g.payloads.Ping(ctx)
 		},
 	})
+	console, err := web.New(web.Config{
+		Store: g.store, Payloads: g.payloads, Actions: outbound.NewActions(g.worker, g.partners),
+		Secure: cfg.TLS.Admin != nil && cfg.TLS.Admin.Certificate != nil, Log: log.With("component", "web"),
+	})
+	if err != nil {
+		return nil, err
+	}
 	g.backend = backend
 	as2Handler := &as2.Handler{Backend: backend, SpoolDir: g.spoolDir()}
 	// The partner listener faces anyone: headers must come quickly and stay small, and an idle
@@ -129,7 +143,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 	// large message may take long; the handler bounds its size.
 	g.as2Srv = &http.Server{Handler: as2Handler, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	g.adminSrv = &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	g.adminSrv = &http.Server{Handler: adminHandler(a.Handler(), console.Handler()), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	if g.as2Ln, err = listen(cfg.Listen.AS2, cfg.TLS.AS2); err != nil {
 		return nil, fmt.Errorf("listen.as2: %w", err)
 	}
@@ -138,6 +152,21 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 	}
 	return g, nil
 }
+
+// adminHandler serves the admin listener: the API and the health endpoints under their own
+// paths, the console at every other path.
+func adminHandler(api, console http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/api/", api)
+	mux.Handle("/healthz", api)
+	mux.Handle("/readyz", api)
+	mux.Handle("/", console)
+	return mux
+}
+
+// AdminPassword is the password of the console's first user when this start created it,
+// and "" when users existed.
+func (g *Gateway) AdminPassword() string { return g.adminPassword }
 
 // leaseOwner names this node in the queue's leases: its host and data folder, the same across
 // restarts, so that a node restarted after kill -9 takes its in-flight rows back at once

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/as2gate/as2gate/internal/config"
+	"github.com/as2gate/as2gate/internal/web"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -101,7 +102,11 @@ func serve(ctx context.Context, cfg *config.Config, out io.Writer) error {
 	defer g.Close()
 	fmt.Fprintf(out, "as2gate %s\n", version)
 	fmt.Fprintf(out, "  partners send to   %s (AS2, POST /as2)\n", listenURL(g.AS2Addr().String(), cfg.TLS.AS2 != nil))
+	fmt.Fprintf(out, "  console            %s/\n", listenURL(g.AdminAddr().String(), cfg.TLS.Admin != nil))
 	fmt.Fprintf(out, "  API and health     %s/api/v1  %s/healthz\n", listenURL(g.AdminAddr().String(), cfg.TLS.Admin != nil), listenURL(g.AdminAddr().String(), cfg.TLS.Admin != nil))
+	if pw := g.AdminPassword(); pw != "" {
+		fmt.Fprintf(out, "  console user       %s, password %s (generated; shown only this once)\n", web.FirstAdmin, pw)
+	}
 	fmt.Fprintf(out, "  data folder        %s\n", cfg.DataDir)
 	if st != nil {
 		state := "reused"

@@ -72,6 +72,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RequeueConflicts", testRequeueConflicts},
 		{"Stop", testStop},
 		{"DeleteMessage", testDeleteMessage},
+		{"Users", testUsers},
+		{"UsersRejectInvalid", testUsersRejectInvalid},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

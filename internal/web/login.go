@@ -1,0 +1,67 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/as2gate/as2gate/internal/store"
+)
+
+// loginView is the sign-in page.
+type loginView struct {
+	layout
+	Next  string // where to go after signing in
+	Name  string // the name typed, kept after a failure
+	Error string
+}
+
+// maxLoginForm bounds the sign-in form's body.
+const maxLoginForm = 8 << 10
+
+// loginForm serves GET /login.
+func (c *Console) loginForm(w http.ResponseWriter, r *http.Request) {
+	next := r.URL.Query().Get("next")
+	if !localPath(next) {
+		next = ""
+	}
+	c.render(w, http.StatusOK, "login", loginView{layout: layout{Title: "Sign in"}, Next: next})
+}
+
+// login serves POST /login: it checks the password and starts a session.
+func (c *Console) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxLoginForm)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "The sign-in form could not be read.", http.StatusBadRequest)
+		return
+	}
+	name, password, next := r.PostForm.Get("name"), r.PostForm.Get("password"), r.PostForm.Get("next")
+	if !localPath(next) {
+		next = "/messages?box=outbox"
+	}
+	u, err := c.cfg.Store.GetUser(r.Context(), name)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		c.cfg.Log.Error("reading a console user", "user", name, "err", err)
+		c.fail(w, http.StatusInternalServerError, "", "The user list cannot be read; the log has the details.")
+		return
+	}
+	hash := c.dummyHash
+	if u != nil {
+		hash = u.PasswordHash
+	}
+	// An unknown name costs the same bcrypt comparison as a wrong password, so the answer's
+	// timing does not tell which names exist.
+	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || u == nil {
+		c.cfg.Log.Warn("console sign-in refused", "user", name, "remote", r.RemoteAddr)
+		c.render(w, http.StatusUnauthorized, "login", loginView{
+			layout: layout{Title: "Sign in"}, Next: r.PostForm.Get("next"), Name: name,
+			Error: "The name or the password is wrong.",
+		})
+		return
+	}
+	id, ss := c.sessions.create(u.Name)
+	c.setSessionCookie(w, id, ss.expires)
+	c.cfg.Log.Info("console sign-in", "user", u.Name, "remote", r.RemoteAddr)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}

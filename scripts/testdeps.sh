@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what the interop tests run: OpenSSL 3, Java 17 with BouncyCastle, Node.js with the
-# libas2 npm package. Already-present tools are left alone. Outside CI a tool that cannot be
-# installed is reported and its tests skip; in CI (CI=true) the tests fail instead.
+# Installs what the interop and browser tests run: OpenSSL 3, Java 17 with BouncyCastle, Node.js
+# with the libas2 npm package, and Chromium for the console tests. Already-present tools are
+# left alone. Outside CI a tool that cannot be installed is reported and its tests skip; in CI
+# (CI=true) the tests fail instead.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,7 @@ have javac || apt_install openjdk-17-jdk-headless
 [ -f /usr/share/java/bcpkix.jar ] && [ -f /usr/share/java/bcprov.jar ] && [ -f /usr/share/java/bcutil.jar ] ||
   apt_install libbcpkix-java libbcprov-java libbcutil-java
 have node && have npm || apt_install nodejs npm
+[ -x /usr/bin/chromium ] || have chromium || apt_install chromium
 
 if [ -f interop/libas2/package.json ] && have npm; then
   if [ ! -d interop/libas2/node_modules/libas2 ]; then

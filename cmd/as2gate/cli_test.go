@@ -52,7 +52,7 @@ func TestCLIAgainstGateway(t *testing.T) {
 		t.Fatalf("messages list: %v\n%s", err, out)
 	}
 	out, err = runCLI(t, "messages", "show", server, "--token", A.token, m[1])
-	if err != nil || !strings.Contains(out, `"state": "sent"`) || !strings.Contains(out, `"mic_ok": true`) {
+	if err != nil || !strings.Contains(out, `"state": "sent"`) || !strings.Contains(out, `"mic_ok": true`) || !strings.Contains(out, `"mdn_mode": "sync"`) {
 		t.Fatalf("messages show: %v\n%s", err, out)
 	}
 

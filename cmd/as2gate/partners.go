@@ -136,7 +136,7 @@ func (p *partners) Route(_ context.Context, partner string) (*outbound.Route, er
 	if err != nil {
 		return nil, err
 	}
-	return &outbound.Route{Station: st.AS2ID, URL: pt.URL, MessageIDDomain: p.domain}, nil
+	return &outbound.Route{Station: st.AS2ID, URL: pt.URL, MessageIDDomain: p.domain, MDNMode: pt.MDN.String()}, nil
 }
 
 // Agreement implements inbound.Agreements.

@@ -20,6 +20,8 @@ type Route struct {
 	URL     string // the partner's AS2 URL
 	// MessageIDDomain is the right-hand side of our Message-IDs.
 	MessageIDDomain string
+	// MDNMode is the receipt the partner's agreement asks for: "sync", "async" or "none".
+	MDNMode string
 }
 
 // Router finds the route to a partner by its AS2 id; an unknown partner is an error that
@@ -65,7 +67,7 @@ func (w *Worker) Submit(ctx context.Context, router Router, s Submission) (*stor
 	m := &store.Message{
 		Direction: store.Outbound, Kind: store.KindMessage, Station: route.Station, Partner: s.Partner,
 		Subject: s.Subject, Tag: s.Tag, State: store.StateQueued, URL: route.URL,
-		MessageID: as2.NewMessageID(route.MessageIDDomain), NextAttemptAt: w.cfg.Now(),
+		MessageID: as2.NewMessageID(route.MessageIDDomain), NextAttemptAt: w.cfg.Now(), MDNMode: route.MDNMode,
 	}
 	for i, f := range s.Files {
 		name := filepath.Base(strings.ReplaceAll(f.Name, "\\", "/"))

@@ -69,7 +69,7 @@ func (c *apiClient) url(path string) string { return strings.TrimRight(c.server,
 
 func sendCommand() *cobra.Command {
 	var c apiClient
-	var partner, subject, contentType, tag string
+	var partner, subject, contentType, tag, profile string
 	cmd := &cobra.Command{
 		Use:   "send --partner ID FILE...",
 		Short: "Submit files to a partner through a running gateway",
@@ -81,7 +81,9 @@ func sendCommand() *cobra.Command {
 			pr, pw := io.Pipe()
 			mw := multipart.NewWriter(pw)
 			go func() {
-				err := writeForm(mw, partner, subject, contentType, tag, args)
+				err := writeForm(mw, map[string]string{
+					"partner": partner, "subject": subject, "content_type": contentType, "tag": tag, "profile": profile,
+				}, args)
 				if err == nil {
 					err = mw.Close()
 				}
@@ -109,11 +111,13 @@ func sendCommand() *cobra.Command {
 	cmd.Flags().StringVar(&subject, "subject", "", "the message subject")
 	cmd.Flags().StringVar(&contentType, "content-type", "", "the files' content type (detected when not given)")
 	cmd.Flags().StringVar(&tag, "tag", "", "a transaction tag to find the message by")
+	cmd.Flags().StringVar(&profile, "profile", "", "a send profile of the configuration: its HTTP headers go with the message")
 	return cmd
 }
 
-func writeForm(mw *multipart.Writer, partner, subject, contentType, tag string, files []string) error {
-	for name, v := range map[string]string{"partner": partner, "subject": subject, "content_type": contentType, "tag": tag} {
+// writeForm writes the form of a submission: the fields that are set, then the files.
+func writeForm(mw *multipart.Writer, fields map[string]string, files []string) error {
+	for name, v := range fields {
 		if v != "" {
 			if err := mw.WriteField(name, v); err != nil {
 				return err

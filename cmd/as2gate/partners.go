@@ -108,8 +108,12 @@ func (p *partners) Partner(_ context.Context, station, partner string) (*outboun
 	if a := pt.Auth.Authorization(); a != "" {
 		send.Header = http.Header{"Authorization": {a}}
 	}
+	profiles := make(map[string]http.Header, len(p.cfg.Profiles))
+	for _, pr := range p.cfg.Profiles {
+		profiles[pr.Name] = pr.Header
+	}
 	return &outbound.Partner{
-		Pack: opts, Send: send, Client: p.clients[pt.AS2ID],
+		Pack: opts, Profiles: profiles, Send: send, Client: p.clients[pt.AS2ID],
 		Failed: policy(pt.Retry.Failed), Incomplete: policy(pt.Retry.Incomplete),
 		AsyncMDNTimeout: pt.Timeouts.AsyncMDN,
 	}, nil
@@ -136,7 +140,8 @@ func (p *partners) Route(_ context.Context, partner string) (*outbound.Route, er
 	if err != nil {
 		return nil, err
 	}
-	return &outbound.Route{Station: st.AS2ID, URL: pt.URL, MessageIDDomain: p.domain, MDNMode: pt.MDN.String()}, nil
+	return &outbound.Route{Station: st.AS2ID, URL: pt.URL, MessageIDDomain: p.domain, MDNMode: pt.MDN.String(),
+		Profiles: p.cfg.ProfileNames()}, nil
 }
 
 // Agreement implements inbound.Agreements.

@@ -197,7 +197,7 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		switch p.FormName() {
-		case "partner", "subject", "content_type", "tag":
+		case "partner", "subject", "content_type", "tag", "profile":
 			v, err := readField(p)
 			if err != nil {
 				writeError(w, http.StatusBadRequest, err.Error())
@@ -212,6 +212,8 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request) {
 				contentType = v
 			case "tag":
 				s.Tag = v
+			case "profile":
+				s.Profile = v
 			}
 		case "file":
 			sp := as2.NewSpool(a.cfg.SpoolDir, 0)
@@ -222,7 +224,7 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request) {
 			}
 			s.Files = append(s.Files, outbound.SubmitFile{Name: p.FileName(), Body: sp.Open()})
 		default:
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown form field %q (expected partner, file, subject, content_type, tag)", p.FormName()))
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown form field %q (expected partner, file, subject, content_type, tag, profile)", p.FormName()))
 			return
 		}
 	}
@@ -267,6 +269,7 @@ type messageJSON struct {
 	State         string        `json:"state"`
 	Subject       string        `json:"subject,omitempty"`
 	Tag           string        `json:"tag,omitempty"`
+	Profile       string        `json:"profile,omitempty"`
 	Files         []store.File  `json:"files"`
 	MIC           string        `json:"mic,omitempty"`
 	MDNMode       string        `json:"mdn_mode,omitempty"`
@@ -301,7 +304,7 @@ type attemptJSON struct {
 func toJSON(m *store.Message, attempts []*store.Attempt) messageJSON {
 	j := messageJSON{
 		ID: m.ID, MessageID: m.MessageID, Direction: m.Direction, Kind: m.Kind, Station: m.Station,
-		Partner: m.Partner, State: m.State, Subject: m.Subject, Tag: m.Tag, Files: m.Files, MIC: m.MIC,
+		Partner: m.Partner, State: m.State, Subject: m.Subject, Tag: m.Tag, Profile: m.Profile, Files: m.Files, MIC: m.MIC,
 		MDNMode: m.MDNMode, LastError: m.LastError, LastCode: m.LastCode, CreatedAt: m.CreatedAt,
 		UpdatedAt: m.UpdatedAt, Attempts: []attemptJSON{},
 	}

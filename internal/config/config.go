@@ -87,6 +87,8 @@ type Config struct {
 	Defaults Settings
 	Stations []*Station
 	Partners []*Partner
+	// Profiles are the send profiles a submission may name (profiles).
+	Profiles []*Profile
 }
 
 // Listen holds the listener addresses (listen).

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/netip"
 	"path/filepath"
 	"reflect"
@@ -43,6 +42,7 @@ type (
 		Defaults            *rawSettings  `yaml:"defaults"`
 		Stations            []*rawStation `yaml:"stations"`
 		Partners            []*rawPartner `yaml:"partners"`
+		Profiles            []*rawProfile `yaml:"profiles"`
 	}
 	rawListen struct {
 		AS2   *string `yaml:"as2"`
@@ -565,12 +565,7 @@ func (c *Config) apply(raw *rawConfig, dir string, ps *problems) {
 		for _, f := range values(rp.Certs) {
 			p.CertFiles = append(p.CertFiles, abs(f))
 		}
-		if rp.Headers != nil {
-			p.Header = http.Header{}
-			for k, v := range rp.Headers {
-				p.Header.Set(k, v)
-			}
-		}
+		p.Header = headerOf(rp.Headers)
 		if a := rp.Auth; a != nil {
 			p.Auth.BearerFile = abs(a.BearerFile)
 			if a.Basic != nil {
@@ -584,6 +579,7 @@ func (c *Config) apply(raw *rawConfig, dir string, ps *problems) {
 		p.Settings.deriveRequire(rp.Require, defReq)
 		c.Partners = append(c.Partners, p)
 	}
+	c.applyProfiles(raw.Profiles)
 }
 
 // values returns the strings of a list, null items as "".

@@ -4,7 +4,6 @@ import (
 	"crypto/rsa"
 	"fmt"
 	"net"
-	"net/http"
 	"net/mail"
 	"net/url"
 	"slices"
@@ -80,6 +79,7 @@ func (c *Config) validate(ps *problems) {
 	c.validateSettings(&c.Defaults, nil, "defaults", ps)
 	c.validateStations(ps)
 	c.validatePartners(ps)
+	c.validateProfiles(ps)
 }
 
 func (c *Config) validateDatabase(ps *problems) {
@@ -363,8 +363,8 @@ func (id *Identity) load(k pairKeys, ps *problems) {
 	id.Certificate, id.Chain, id.Key = p.cert, p.chain, key
 }
 
-// reservedHeaders are HTTP headers the gateway writes from other settings; a partner's
-// headers may not replace them.
+// reservedHeaders are HTTP headers the gateway writes from other settings; neither a
+// partner's headers nor a profile's may replace them (see also reservedHeader).
 var reservedHeaders = map[string]string{
 	"Authorization":                    "use auth",
 	"Host":                             "it follows url",
@@ -380,6 +380,9 @@ var reservedHeaders = map[string]string{
 	"Disposition-Notification-To":      "it follows mdn",
 	"Disposition-Notification-Options": "it follows mdn_signed and sign",
 	"Receipt-Delivery-Option":          "it follows mdn and public_url",
+	"Mime-Version":                     "it belongs to the packed message",
+	"Content-Disposition":              "it describes the packed message",
+	"Ediint-Features":                  "it names what the gateway supports",
 }
 
 func (c *Config) validatePartners(ps *problems) {
@@ -411,19 +414,7 @@ func (c *Config) validatePartners(ps *problems) {
 			ps.add(key+".mdn", "async needs public_url: the URL the partner sends the MDN back to")
 		}
 		p.loadCertificates(key, ps)
-		for name, vals := range p.Header {
-			hk := key + ".headers." + name
-			if !validHeaderName(name) {
-				ps.add(hk, "%q is not an HTTP header name (letters, digits and !#$%%&'*+-.^_`|~ only)", name)
-			} else if why, ok := reservedHeaders[http.CanonicalHeaderKey(name)]; ok {
-				ps.add(hk, "the gateway sets %s itself: %s", name, why)
-			}
-			for _, v := range vals {
-				if strings.ContainsAny(v, "\r\n\x00") {
-					ps.add(hk, "the value has a line break or NUL, which would end the header")
-				}
-			}
-		}
+		validateHeaders(key+".headers", p.Header, ps)
 		p.Auth.validate(key+".auth", ps)
 		if p.TLS.CAFile != "" {
 			pool, err := loadPool(p.TLS.CAFile)

@@ -224,7 +224,7 @@ func (a *Actions) Resend(ctx context.Context, id int64) (*store.Message, error) 
 	rt := a.route(ctx, orig)
 	m := &store.Message{
 		Direction: store.Outbound, Kind: store.KindMessage, Station: orig.Station, Partner: orig.Partner,
-		Subject: orig.Subject, Tag: orig.Tag, State: store.StateQueued, URL: orig.URL,
+		Subject: orig.Subject, Tag: orig.Tag, Profile: orig.Profile, State: store.StateQueued, URL: orig.URL,
 		MessageID: newMessageID(orig, rt), Files: orig.Files, RelatedID: orig.ID, NextAttemptAt: a.w.cfg.Now(),
 	}
 	if rt != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/as2gate/as2gate/as2"
@@ -22,6 +23,8 @@ type Route struct {
 	MessageIDDomain string
 	// MDNMode is the receipt the partner's agreement asks for: "sync", "async" or "none".
 	MDNMode string
+	// Profiles are the names of the send profiles a submission may name.
+	Profiles []string
 }
 
 // Router finds the route to a partner by its AS2 id; an unknown partner is an error that
@@ -43,6 +46,8 @@ type Submission struct {
 	Files   []SubmitFile
 	Subject string
 	Tag     string
+	// Profile names a send profile whose HTTP headers go with the message, "" for none.
+	Profile string
 }
 
 // SubmitError reports a submission that cannot be accepted, in words for the submitter.
@@ -61,12 +66,15 @@ func (w *Worker) Submit(ctx context.Context, router Router, s Submission) (*stor
 	if err != nil {
 		return nil, &SubmitError{err.Error()}
 	}
+	if s.Profile != "" && !slices.Contains(route.Profiles, s.Profile) {
+		return nil, &SubmitError{unknownProfile(s.Profile, route.Profiles)}
+	}
 	if len(s.Files) == 0 {
 		return nil, &SubmitError{"no file given"}
 	}
 	m := &store.Message{
 		Direction: store.Outbound, Kind: store.KindMessage, Station: route.Station, Partner: s.Partner,
-		Subject: s.Subject, Tag: s.Tag, State: store.StateQueued, URL: route.URL,
+		Subject: s.Subject, Tag: s.Tag, Profile: s.Profile, State: store.StateQueued, URL: route.URL,
 		MessageID: as2.NewMessageID(route.MessageIDDomain), NextAttemptAt: w.cfg.Now(), MDNMode: route.MDNMode,
 	}
 	for i, f := range s.Files {
@@ -103,6 +111,13 @@ func (w *Worker) Submit(ctx context.Context, router Router, s Submission) (*stor
 	}
 	w.Wake()
 	return m, nil
+}
+
+func unknownProfile(name string, known []string) string {
+	if len(known) == 0 {
+		return fmt.Sprintf("unknown profile %q: no send profiles are configured", name)
+	}
+	return fmt.Sprintf("unknown profile %q: the send profiles are %s", name, strings.Join(known, ", "))
 }
 
 // DetectContentType names the media type of a payload from its file name and first bytes

@@ -27,8 +27,11 @@ import (
 // Partner is what the worker needs to send to one partner, resolved from the configuration.
 type Partner struct {
 	// Pack is the template for packing: From, To, signing identity, algorithms, recipients,
-	// MDN request and extra headers. MessageID and Subject are set per message.
+	// MDN request and the partner's extra headers. MessageID and Subject are set per
+	// message, and the headers of the message's send profile merged over Pack.Header.
 	Pack as2.PackOptions
+	// Profiles are the send profiles by name: the extra HTTP headers each adds.
+	Profiles map[string]http.Header
 	// Send holds the trusted certificates for MDN signatures and per-request headers
 	// (authorization).
 	Send as2.SendOptions
@@ -371,6 +374,13 @@ func (w *Worker) packed(ctx context.Context, m *store.Message, p *Partner) (*as2
 	opts.MessageID = m.MessageID
 	opts.Subject = m.Subject
 	opts.SpoolDir = w.cfg.SpoolDir
+	if m.Profile != "" {
+		ph, ok := p.Profiles[m.Profile]
+		if !ok {
+			return nil, nil, &ConfigError{What: "send profile " + m.Profile, Err: fmt.Errorf("no profile %q is configured any more", m.Profile)}
+		}
+		opts.Header = mergeHeader(p.Pack.Header, ph)
+	}
 	var payloads []as2.Payload
 	var blobs []payload.Blob
 	defer func() {
@@ -408,6 +418,23 @@ func (w *Worker) packed(ctx context.Context, m *store.Message, p *Partner) (*as2
 	}
 	m.Wire, m.WireHeader = key, msg.Header
 	return msg, release, nil
+}
+
+// mergeHeader returns the partner's headers with the profile's over them: a header the
+// profile sets replaces the partner's values of it. Neither argument is changed, since both
+// belong to the configuration.
+func mergeHeader(partner, profile http.Header) http.Header {
+	h := partner.Clone()
+	if h == nil {
+		h = make(http.Header, len(profile))
+	}
+	for name, vals := range profile {
+		h.Del(name)
+		for _, v := range vals {
+			h.Add(name, v)
+		}
+	}
+	return h
 }
 
 // stored rebuilds the packed message of an earlier attempt from the payload store.

@@ -98,8 +98,11 @@ type Message struct {
 	Partner   string // the partner's AS2 id
 	Subject   string
 	Tag       string // transaction tag (a submission id carried by several messages)
-	State     string
-	Files     []File
+	// Profile is the send profile the submission named, "" for none: its headers are added
+	// to the partner's when the message is packed (outbound only).
+	Profile string
+	State   string
+	Files   []File
 
 	// Wire is the payload store key of the packed message as sent (outbound, set once the
 	// message is packed so that every retry sends the same bytes) or as received (inbound).

@@ -15,7 +15,7 @@ import (
 const messageColumns = `id, direction, kind, message_id, station, partner, subject, tag, state,
 	files, wire, wire_header, mic, mdn_mode, mdn, url, related_id, attempts, next_attempt_at,
 	lease_owner, lease_until, claimed_from, last_error, last_code, created_at, updated_at, delivered_at,
-	retried_at`
+	retried_at, profile`
 
 // defaultLimit is the page size of a list that does not ask for one.
 const defaultLimit = 50
@@ -35,7 +35,7 @@ func scanMessage(row scanner) (*store.Message, error) {
 	err := row.Scan(&m.ID, &m.Direction, &m.Kind, &m.MessageID, &m.Station, &m.Partner,
 		&m.Subject, &m.Tag, &m.State, &files, &m.Wire, &header, &m.MIC, &m.MDNMode, &mdn,
 		&m.URL, &related, &m.Attempts, &next, &m.LeaseOwner, &leaseUntil, &m.ClaimedFrom,
-		&m.LastError, &m.LastCode, &created, &updated, &delivered, &retried)
+		&m.LastError, &m.LastCode, &created, &updated, &delivered, &retried, &m.Profile)
 	if err != nil {
 		return nil, err
 	}
@@ -232,13 +232,13 @@ func insertMessage(ctx context.Context, tx *sql.Tx, m *store.Message, now time.T
 	err = tx.QueryRowContext(ctx, `INSERT INTO messages (direction, kind, message_id,
 		station, partner, subject, tag, state, files, wire, wire_header, mic, mdn_mode, mdn,
 		url, related_id, attempts, next_attempt_at, lease_owner, lease_until, claimed_from,
-		last_error, last_code, created_at, updated_at, delivered_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		last_error, last_code, created_at, updated_at, delivered_at, profile)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		RETURNING id`,
 		m.Direction, m.Kind, m.MessageID, m.Station, m.Partner, m.Subject, m.Tag, m.State,
 		files, m.Wire, header, m.MIC, m.MDNMode, mdn, m.URL, nullID(m.RelatedID), m.Attempts,
 		unixNano(m.NextAttemptAt), m.LeaseOwner, unixNano(m.LeaseUntil), m.ClaimedFrom,
-		m.LastError, m.LastCode, unixNano(now), unixNano(now), unixNano(m.DeliveredAt)).Scan(&id)
+		m.LastError, m.LastCode, unixNano(now), unixNano(now), unixNano(m.DeliveredAt), m.Profile).Scan(&id)
 	if err != nil {
 		return err
 	}

@@ -207,4 +207,3 @@ func (b *Backend) ResendMDN(ctx context.Context, id int64, url string) (*store.M
 	b.cfg.Log.Info("MDN queued again", "message_id", m.MessageID, "partner", m.Partner, "url", url)
 	return job, nil
 }
-

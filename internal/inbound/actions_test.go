@@ -266,14 +266,18 @@ func TestResendMDN(t *testing.T) {
 		{name: "to another address", b: r.b, m: async, url: partnerMDNs.URL + "/other", wantURL: partnerMDNs.URL + "/other"},
 		{name: "a synchronous MDN to an address", b: r.b, m: sync, url: partnerMDNs.URL + "/sync", wantURL: partnerMDNs.URL + "/sync"},
 		{name: "a synchronous MDN without an address", b: r.b, m: sync,
-			wantErr: func(err error) bool { return errors.Is(err, store.ErrConflict) && strings.Contains(err.Error(), "synchronous") }},
+			wantErr: func(err error) bool {
+				return errors.Is(err, store.ErrConflict) && strings.Contains(err.Error(), "synchronous")
+			}},
 		{name: "a private address the policy refuses", b: strict, m: async, url: partnerMDNs.URL + "/other",
 			wantErr: func(err error) bool {
 				var ue *MDNURLError
 				return errors.As(err, &ue) && strings.Contains(err.Error(), "allow_private_mdn_urls")
 			}},
 		{name: "a private Receipt-Delivery-Option the policy refuses", b: strict, m: async,
-			wantErr: func(err error) bool { return errors.Is(err, store.ErrConflict) && strings.Contains(err.Error(), "Receipt-Delivery-Option") }},
+			wantErr: func(err error) bool {
+				return errors.Is(err, store.ErrConflict) && strings.Contains(err.Error(), "Receipt-Delivery-Option")
+			}},
 		{name: "not a URL", b: r.b, m: async, url: "ftp://127.0.0.1/mdn",
 			wantErr: func(err error) bool { var ue *MDNURLError; return errors.As(err, &ue) }},
 	}

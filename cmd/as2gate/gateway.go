@@ -121,6 +121,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 			return g.worker.Submit(ctx, g.partners, s)
 		},
 		Actions:  outbound.NewActions(g.worker, g.partners),
+		Received: backend,
 		Partners: g.partners,
 		Ready: func(ctx context.Context) error {
 			if err := g.store.Ping(ctx); err != nil {

@@ -34,6 +34,9 @@ type Config struct {
 	// Actions are the operator's actions on messages (outbound.Actions); without them the
 	// action routes answer 501.
 	Actions Actions
+	// Received are the operator's actions on received messages (inbound.Backend); without
+	// them their routes answer 501.
+	Received Received
 	// Partners shows the configured partners and stations; without it their routes answer
 	// 501.
 	Partners Partners
@@ -88,6 +91,10 @@ func (a *API) routes() []route {
 		{"POST", "/api/v1/messages/{id}/retry", a.auth(a.retry)},
 		{"POST", "/api/v1/messages/{id}/resend", a.auth(a.resend)},
 		{"POST", "/api/v1/messages/{id}/replay", a.auth(a.replay)},
+		// Actions on received messages (received.go).
+		{"POST", "/api/v1/messages/{id}/reprocess", a.auth(a.reprocess)},
+		{"POST", "/api/v1/messages/{id}/redeliver", a.auth(a.redeliver)},
+		{"POST", "/api/v1/messages/{id}/resend-mdn", a.auth(a.resendMDN)},
 		{"GET", "/api/v1/messages/{id}/files/{n}", a.auth(a.downloadFile)},
 		{"GET", "/api/v1/messages/{id}/wire", a.auth(a.downloadWire)},
 		{"GET", "/api/v1/messages/{id}/mdn", a.auth(a.downloadMDN)},

@@ -16,11 +16,13 @@ import (
 
 // deliver copies the payloads of a committed message into the partner's inbox folder and
 // records the delivery. A failure is logged and recorded on the timeline: the message is safe
-// in the archive and is delivered again at the next start (Redeliver).
-func (b *Backend) deliver(ctx context.Context, ag *Agreement, m *store.Message, log *slog.Logger) {
+// in the archive and is delivered again at the next start (Redeliver). The error joins the
+// failures, for an operator's action to report.
+func (b *Backend) deliver(ctx context.Context, ag *Agreement, m *store.Message, log *slog.Logger) error {
 	if ag.Inbox == "" {
-		return
+		return nil
 	}
+	var errs []error
 	failed := false
 	defer func() {
 		if !failed {
@@ -33,6 +35,7 @@ func (b *Backend) deliver(ctx context.Context, ag *Agreement, m *store.Message, 
 		path, err := b.deliverFile(ctx, ag.Inbox, f, fallbackName(m, i))
 		if err != nil {
 			failed = true
+			errs = append(errs, fmt.Errorf("inbound: delivering %q to %s: %w", f.Name, ag.Inbox, err))
 			log.Error("delivering a payload to the inbox", "file", f.Name, "err", err)
 			b.cfg.Store.AddEvent(context.WithoutCancel(ctx), &store.Event{At: b.cfg.Now(), MessageRow: m.ID, Direction: store.Inbound,
 				Partner: m.Partner, Type: "delivery_failed", Detail: err.Error()})
@@ -40,6 +43,7 @@ func (b *Backend) deliver(ctx context.Context, ag *Agreement, m *store.Message, 
 		}
 		log.Info("payload delivered", "path", path)
 	}
+	return errors.Join(errs...)
 }
 
 // Redeliver delivers the received messages whose delivery was never recorded: those of a

@@ -215,6 +215,15 @@ type RequeueRequest struct {
 	Event *Event
 }
 
+// ReprocessRequest is the outcome of unpacking an inbound message again, for Reprocess.
+type ReprocessRequest struct {
+	State               string // StateReceived or StateSuspended
+	Files               []File // the payloads, when received
+	MIC                 string // the MIC computed over the message, in its header form
+	LastCode, LastError string // why it is suspended; empty when received
+	Event               *Event
+}
+
 // Filter selects messages for a list; the fields that are set must all match.
 //
 // The boxes are the console's mailboxes. The four outbound ones hold rows of KindMessage
@@ -296,6 +305,12 @@ type Store interface {
 	// recorded, oldest first: after a crash between the commit and the delivery, the gateway
 	// delivers them at start.
 	Undelivered(ctx context.Context, limit int) ([]*Message, error)
+	// Reprocess records the outcome of unpacking an inbound message again (an operator's
+	// reprocess): its new state (StateReceived or StateSuspended), files, MIC and last
+	// failure, with ev filled in as for an Outcome. The delivery record is cleared, since new
+	// files are not in the inbox yet. It returns the row as stored; ErrConflict unless the row
+	// is inbound and received or suspended.
+	Reprocess(ctx context.Context, id int64, r ReprocessRequest) (*Message, error)
 	// GetMessage returns one message, or ErrNotFound.
 	GetMessage(ctx context.Context, id int64) (*Message, error)
 	// ListMessages returns messages matching f, newest first.

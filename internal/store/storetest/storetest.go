@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CreateInbound", testCreateInbound},
 		{"CreateInboundDuplicate", testCreateInboundDuplicate},
 		{"Delivery", testDelivery},
+		{"Reprocess", testReprocess},
 		{"GetNotFound", testGetNotFound},
 		{"ListFilters", testListFilters},
 		{"ListPaging", testListPaging},

@@ -139,69 +139,55 @@ func (a *API) partnerSource(w http.ResponseWriter) bool {
 }
 
 func (a *API) listPartners(w http.ResponseWriter, r *http.Request) {
-	if !a.partnerSource(w) {
-		return
+	if a.partnerSource(w) {
+		listAll(w, r, "partners", a.cfg.Partners.PartnerSettings)
 	}
-	ps, err := a.cfg.Partners.PartnerSettings(r.Context())
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, "reading the partners: "+err.Error())
-		return
-	}
-	if ps == nil {
-		ps = []PartnerSettings{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"partners": ps})
 }
 
 func (a *API) getPartner(w http.ResponseWriter, r *http.Request) {
-	if !a.partnerSource(w) {
-		return
+	if a.partnerSource(w) {
+		getOne(w, r, "partner", a.cfg.Partners.PartnerSettings, func(p PartnerSettings) string { return p.AS2ID })
 	}
-	ps, err := a.cfg.Partners.PartnerSettings(r.Context())
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, "reading the partners: "+err.Error())
-		return
-	}
-	id := r.PathValue("as2_id")
-	for _, p := range ps {
-		if p.AS2ID == id {
-			writeJSON(w, http.StatusOK, p)
-			return
-		}
-	}
-	writeError(w, http.StatusNotFound, fmt.Sprintf("no partner %q is configured", id))
 }
 
 func (a *API) listStations(w http.ResponseWriter, r *http.Request) {
-	if !a.partnerSource(w) {
-		return
+	if a.partnerSource(w) {
+		listAll(w, r, "stations", a.cfg.Partners.StationSettings)
 	}
-	ss, err := a.cfg.Partners.StationSettings(r.Context())
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, "reading the stations: "+err.Error())
-		return
-	}
-	if ss == nil {
-		ss = []StationSettings{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"stations": ss})
 }
 
 func (a *API) getStation(w http.ResponseWriter, r *http.Request) {
-	if !a.partnerSource(w) {
-		return
+	if a.partnerSource(w) {
+		getOne(w, r, "station", a.cfg.Partners.StationSettings, func(s StationSettings) string { return s.AS2ID })
 	}
-	ss, err := a.cfg.Partners.StationSettings(r.Context())
+}
+
+// listAll answers {"<plural>": [...]} with every item read, an empty list rather than null.
+func listAll[T any](w http.ResponseWriter, r *http.Request, plural string, read func(context.Context) ([]T, error)) {
+	items, err := read(r.Context())
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "reading the stations: "+err.Error())
+		writeError(w, http.StatusInternalServerError, "reading the "+plural+": "+err.Error())
 		return
 	}
-	id := r.PathValue("as2_id")
-	for _, s := range ss {
-		if s.AS2ID == id {
-			writeJSON(w, http.StatusOK, s)
+	if items == nil {
+		items = []T{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{plural: items})
+}
+
+// getOne answers the item whose AS2 id is the path's as2_id, or 404 naming it.
+func getOne[T any](w http.ResponseWriter, r *http.Request, what string, read func(context.Context) ([]T, error), id func(T) string) {
+	items, err := read(r.Context())
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "reading the "+what+"s: "+err.Error())
+		return
+	}
+	want := r.PathValue("as2_id")
+	for _, it := range items {
+		if id(it) == want {
+			writeJSON(w, http.StatusOK, it)
 			return
 		}
 	}
-	writeError(w, http.StatusNotFound, fmt.Sprintf("no station %q is configured", id))
+	writeError(w, http.StatusNotFound, fmt.Sprintf("no %s %q is configured", what, want))
 }

@@ -165,4 +165,3 @@ func formField(p *multipart.Part) (string, error) {
 	}
 	return strings.TrimSpace(string(b)), nil
 }
-

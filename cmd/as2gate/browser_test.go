@@ -180,8 +180,8 @@ func jsString(s string) string {
 	return string(b)
 }
 
-// TestBrowserConsole is an operator's session in a real browser: sign in, watch a message
-// reach the Sent box and read its MDN, then watch one to an unreachable partner wait in
+// TestBrowserConsole is an operator's session in a real browser: sign in, send a file from
+// the compose page, watch the message reach the Sent box and read its MDN, then watch one to an unreachable partner wait in
 // Queued with the failed attempt and what to do about it, stop it, and retry it once the
 // partner is back. Every page visited is kept as a screenshot.
 func TestBrowserConsole(t *testing.T) {
@@ -202,8 +202,33 @@ func TestBrowserConsole(t *testing.T) {
 	}
 	c.shot("outbox")
 
+	// The first message goes out through the compose form.
 	edi := []byte("ISA*00*          *00*          *ZZ*GWA*ZZ*GWB~\nIEA*1*000000001~\n")
-	s := A.submit("GW-B", map[string][]byte{"po-850.edi": edi})
+	upload := filepath.Join(t.TempDir(), "po-850.edi")
+	if err := os.WriteFile(upload, edi, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.do("open the compose form", chromedp.Click(chromedp.CSS(`nav a[href="/compose"]`)), chromedp.WaitVisible(chromedp.CSS("form.compose")))
+	c.do("fill in the compose form",
+		chromedp.SetValue(chromedp.CSS("#partner"), "GW-B"),
+		chromedp.SendKeys(chromedp.CSS("#subject"), "Purchase order 850"),
+		chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{upload}))
+	c.shot("compose")
+	c.submitForm(`form.compose button[type="submit"]`, `location.search.includes("done=submitted")`)
+	if n := c.text(".notice"); n != "The message is queued for sending." {
+		t.Errorf("after sending, the notice reads %q", n)
+	}
+	if h := c.text("h1"); h != "Purchase order 850" {
+		t.Errorf("after sending, the details page is headed %q", h)
+	}
+	var s submitted
+	if _, err := fmt.Sscanf(eval[string](c, "location.pathname"), "/messages/%d", &s.ID); err != nil {
+		t.Fatalf("after sending, the page is %s: %v", eval[string](c, "location.href"), err)
+	}
+	s.MessageID = c.text("dl.fields dd.mid")
+	if m := A.await(s.ID, "sent", "failed"); m.State != "sent" || len(m.Files) != 1 || m.Files[0].Name != "po-850.edi" {
+		t.Fatalf("the composed message ended %s with files %+v", m.State, m.Files)
+	}
 	row := fmt.Sprintf(`a[href="/messages/%d"]`, s.ID)
 	c.until("/messages?box=sent", "h1", fmt.Sprintf(`document.querySelector(%s) !== null`, jsString(row)))
 	if mid := c.text(fmt.Sprintf(`tr:has(%s) .mid`, row)); mid != s.MessageID {

@@ -132,6 +132,10 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 	})
 	console, err := web.New(web.Config{
 		Store: g.store, Payloads: g.payloads, Actions: outbound.NewActions(g.worker, g.partners),
+		Submit: func(ctx context.Context, s outbound.Submission) (*store.Message, error) {
+			return g.worker.Submit(ctx, g.partners, s)
+		},
+		SendChoices: g.partners.sendChoices, SpoolDir: g.spoolDir(),
 		Secure: cfg.TLS.Admin != nil && cfg.TLS.Admin.Certificate != nil, Log: log.With("component", "web"),
 	})
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/as2gate/as2gate/internal/netpolicy"
 	"github.com/as2gate/as2gate/internal/outbound"
 	"github.com/as2gate/as2gate/internal/retry"
+	"github.com/as2gate/as2gate/internal/web"
 )
 
 // partners turns the configuration into what the send worker, the submission router and the
@@ -132,6 +133,15 @@ func policy(r config.Retry) retry.Policy {
 		Enabled: r.Enabled, Strategy: strings.ToLower(r.Strategy.String()), Attempts: r.Attempts,
 		Initial: r.Initial, Interval: r.Interval, Duration: r.Duration,
 	}
+}
+
+// sendChoices lists the partners and send profiles for the console's compose form.
+func (p *partners) sendChoices(context.Context) web.SendChoices {
+	ids := make([]string, 0, len(p.cfg.Partners))
+	for _, pt := range p.cfg.Partners {
+		ids = append(ids, pt.AS2ID)
+	}
+	return web.SendChoices{Partners: ids, Profiles: p.cfg.ProfileNames()}
 }
 
 // Route implements outbound.Router.

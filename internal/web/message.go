@@ -88,6 +88,7 @@ var notices = map[string]string{
 	"retry":     "The message is queued again.",
 	"resend":    "This is the new copy; the original is unchanged.",
 	"replay":    "The message is queued to be sent again as it went.",
+	"submitted": "The message is queued for sending.",
 }
 
 // boxOf is the box a message is listed in (store.Filter).

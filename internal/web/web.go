@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/as2gate/as2gate/internal/outbound"
 	"github.com/as2gate/as2gate/internal/payload"
 	"github.com/as2gate/as2gate/internal/store"
 )
@@ -54,6 +55,14 @@ type Config struct {
 	Payloads payload.Store
 	// Actions are the message actions; nil hides their buttons and refuses their routes.
 	Actions Actions
+	// Submit accepts a message from the compose page (outbound.Worker.Submit with the
+	// gateway's router); nil hides the page. SendChoices lists the form's partners and
+	// profiles, SpoolDir holds uploads while the form is read ("" is the system's), and
+	// MaxUpload bounds the form's body (0 means 1 GiB).
+	Submit      func(ctx context.Context, s outbound.Submission) (*store.Message, error)
+	SendChoices func(ctx context.Context) SendChoices
+	SpoolDir    string
+	MaxUpload   int64
 	// Secure marks the session cookie Secure: set it when the admin listener serves TLS.
 	Secure bool
 	// SessionTTL is how long a session lasts; 0 means DefaultSessionTTL.
@@ -70,6 +79,8 @@ func (c *Config) Validate() error {
 		return errors.New("web: no store")
 	case c.Payloads == nil:
 		return errors.New("web: no payload store")
+	case c.MaxUpload < 0:
+		return fmt.Errorf("web: negative upload limit %d", c.MaxUpload)
 	case c.SessionTTL < 0:
 		return fmt.Errorf("web: negative session lifetime %v", c.SessionTTL)
 	}
@@ -93,6 +104,9 @@ func New(cfg Config) (*Console, error) {
 	}
 	if cfg.SessionTTL == 0 {
 		cfg.SessionTTL = DefaultSessionTTL
+	}
+	if cfg.MaxUpload == 0 {
+		cfg.MaxUpload = defaultMaxUpload
 	}
 	if cfg.NowFunc == nil {
 		cfg.NowFunc = time.Now
@@ -127,6 +141,8 @@ func (c *Console) Handler() http.Handler {
 	mux.Handle("GET /messages/{id}", c.auth(c.message))
 	mux.Handle("GET /messages/{id}/files/{n}", c.auth(c.download))
 	mux.Handle("POST /messages/{id}/{action}", c.auth(c.action))
+	mux.Handle("GET /compose", c.auth(c.composeForm))
+	mux.Handle("POST /compose", c.auth(c.compose))
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "This form came from another site and was refused (cross-origin request).", http.StatusForbidden)

@@ -1,0 +1,167 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/as2gate/as2gate/as2"
+	"github.com/as2gate/as2gate/internal/outbound"
+)
+
+// SendChoices is what the compose form offers: the partners a message can go to and the
+// send profiles it may name.
+type SendChoices struct {
+	Partners []string // partner AS2 ids
+	Profiles []string // send profile names
+}
+
+// defaultMaxUpload bounds a compose request's body when Config.MaxUpload is 0.
+const defaultMaxUpload = 1 << 30
+
+// composeView is the compose page.
+type composeView struct {
+	layout
+	Partners []string
+	Profiles []string
+	Error    string
+	// The user's choices, kept when the form comes back with an error.
+	Partner, Profile, Subject, ContentType string
+}
+
+// composeForm serves GET /compose.
+func (c *Console) composeForm(w http.ResponseWriter, r *http.Request, s *session) {
+	if c.cfg.Submit == nil {
+		c.fail(w, http.StatusNotImplemented, s.user, "Sending from the console is not available on this gateway.")
+		return
+	}
+	v := c.composeView(r.Context(), s)
+	if p := r.URL.Query().Get("partner"); slices.Contains(v.Partners, p) {
+		v.Partner = p
+	}
+	c.render(w, http.StatusOK, "compose", v)
+}
+
+func (c *Console) composeView(ctx context.Context, s *session) composeView {
+	v := composeView{layout: layout{Title: "Send files", User: s.user}}
+	if c.cfg.SendChoices != nil {
+		ch := c.cfg.SendChoices(ctx)
+		v.Partners, v.Profiles = ch.Partners, ch.Profiles
+	}
+	return v
+}
+
+// compose serves POST /compose: the form's files are spooled while it is read, since its
+// fields may come in any order, and then handed to Submit, which stores them durably
+// before the browser is sent to the new message.
+func (c *Console) compose(w http.ResponseWriter, r *http.Request, s *session) {
+	if c.cfg.Submit == nil {
+		c.fail(w, http.StatusNotImplemented, s.user, "Sending from the console is not available on this gateway.")
+		return
+	}
+	v := c.composeView(r.Context(), s)
+	again := func(status int, msg string) {
+		v.Error = msg
+		c.render(w, status, "compose", v)
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, c.cfg.MaxUpload)
+	mr, err := r.MultipartReader()
+	if err != nil {
+		again(http.StatusBadRequest, "The form did not arrive as multipart/form-data: "+err.Error())
+		return
+	}
+	var sub outbound.Submission
+	var spools []*as2.Spool
+	defer func() {
+		for _, sp := range spools {
+			sp.Close()
+		}
+	}()
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			again(http.StatusBadRequest, "Reading the form failed: "+err.Error())
+			return
+		}
+		switch name := p.FormName(); name {
+		case "partner", "profile", "subject", "content_type":
+			val, err := formField(p)
+			if err != nil {
+				again(http.StatusBadRequest, err.Error())
+				return
+			}
+			switch name {
+			case "partner":
+				v.Partner = val
+			case "profile":
+				v.Profile = val
+			case "subject":
+				v.Subject = val
+			case "content_type":
+				v.ContentType = val
+			}
+		case "file":
+			sp := as2.NewSpool(c.cfg.SpoolDir, 0)
+			spools = append(spools, sp)
+			n, err := sp.ReadFrom(p)
+			if err != nil {
+				again(http.StatusBadRequest, fmt.Sprintf("Reading file %q failed: %v", p.FileName(), err))
+				return
+			}
+			// A file input with nothing chosen still sends one part, without a name or bytes.
+			if p.FileName() == "" && n == 0 {
+				continue
+			}
+			sub.Files = append(sub.Files, outbound.SubmitFile{Name: p.FileName(), ContentType: v.ContentType, Body: sp.Open()})
+		default:
+			again(http.StatusBadRequest, fmt.Sprintf("The form has an unknown field %q.", name))
+			return
+		}
+	}
+	// The content type may come after the files in the form.
+	for i := range sub.Files {
+		sub.Files[i].ContentType = v.ContentType
+	}
+	sub.Partner, sub.Profile, sub.Subject = v.Partner, v.Profile, v.Subject
+	switch {
+	case sub.Partner == "":
+		again(http.StatusBadRequest, "Choose a partner.")
+		return
+	case len(sub.Files) == 0:
+		again(http.StatusBadRequest, "Choose at least one file to send.")
+		return
+	}
+	m, err := c.cfg.Submit(r.Context(), sub)
+	if err != nil {
+		var se *outbound.SubmitError
+		if errors.As(err, &se) {
+			again(http.StatusBadRequest, "The message was not sent: "+se.Msg+".")
+			return
+		}
+		c.cfg.Log.Error("console: storing a submission", "partner", sub.Partner, "err", err)
+		again(http.StatusInternalServerError, "The message could not be stored; the log has the details.")
+		return
+	}
+	c.cfg.Log.Info("console: message submitted", "message", m.ID, "partner", m.Partner, "files", len(m.Files), "user", s.user)
+	http.Redirect(w, r, fmt.Sprintf("/messages/%d?done=submitted", m.ID), http.StatusSeeOther)
+}
+
+// formField reads a text field of the form, at most 64 KiB of it.
+func formField(p *multipart.Part) (string, error) {
+	b, err := io.ReadAll(io.LimitReader(p, 64<<10+1))
+	if err != nil {
+		return "", fmt.Errorf("reading the field %s: %w", p.FormName(), err)
+	}
+	if len(b) > 64<<10 {
+		return "", fmt.Errorf("the field %s is longer than 64 KiB", p.FormName())
+	}
+	return strings.TrimSpace(string(b)), nil
+}

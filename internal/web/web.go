@@ -54,6 +54,9 @@ type Config struct {
 	Payloads payload.Store
 	// Actions are the message actions; nil hides their buttons and refuses their routes.
 	Actions Actions
+	// Partners are the configured partners and stations for the partners page; nil shows
+	// that the gateway has none to show.
+	Partners Partners
 	// Secure marks the session cookie Secure: set it when the admin listener serves TLS.
 	Secure bool
 	// SessionTTL is how long a session lasts; 0 means DefaultSessionTTL.
@@ -127,6 +130,10 @@ func (c *Console) Handler() http.Handler {
 	mux.Handle("GET /messages/{id}", c.auth(c.message))
 	mux.Handle("GET /messages/{id}/files/{n}", c.auth(c.download))
 	mux.Handle("POST /messages/{id}/{action}", c.auth(c.action))
+	mux.Handle("GET /dashboard", c.auth(c.dashboard))
+	mux.Handle("GET /failures", c.auth(c.failures))
+	mux.Handle("GET /timeline", c.auth(c.timeline))
+	mux.Handle("GET /partners", c.auth(c.partners))
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "This form came from another site and was refused (cross-origin request).", http.StatusForbidden)

@@ -132,7 +132,8 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 	})
 	console, err := web.New(web.Config{
 		Store: g.store, Payloads: g.payloads, Actions: outbound.NewActions(g.worker, g.partners),
-		Secure: cfg.TLS.Admin != nil && cfg.TLS.Admin.Certificate != nil, Log: log.With("component", "web"),
+		Partners: consolePartners{g.partners},
+		Secure:   cfg.TLS.Admin != nil && cfg.TLS.Admin.Certificate != nil, Log: log.With("component", "web"),
 	})
 	if err != nil {
 		return nil, err

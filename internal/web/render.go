@@ -11,7 +11,8 @@ import (
 )
 
 // pageNames are the pages; each is templates/<name>.html rendered inside templates/layout.html.
-var pageNames = []string{"login", "boxes", "message", "error", "compose"}
+var pageNames = []string{"login", "boxes", "message", "error", "compose",
+	"dashboard", "failures", "timeline", "partners"}
 
 // funcs are the helpers the templates call.
 var funcs = template.FuncMap{

@@ -63,6 +63,9 @@ type Config struct {
 	SendChoices func(ctx context.Context) SendChoices
 	SpoolDir    string
 	MaxUpload   int64
+	// Partners are the configured partners and stations for the partners page; nil shows
+	// that the gateway has none to show.
+	Partners Partners
 	// Secure marks the session cookie Secure: set it when the admin listener serves TLS.
 	Secure bool
 	// SessionTTL is how long a session lasts; 0 means DefaultSessionTTL.
@@ -143,6 +146,10 @@ func (c *Console) Handler() http.Handler {
 	mux.Handle("POST /messages/{id}/{action}", c.auth(c.action))
 	mux.Handle("GET /compose", c.auth(c.composeForm))
 	mux.Handle("POST /compose", c.auth(c.compose))
+	mux.Handle("GET /dashboard", c.auth(c.dashboard))
+	mux.Handle("GET /failures", c.auth(c.failures))
+	mux.Handle("GET /timeline", c.auth(c.timeline))
+	mux.Handle("GET /partners", c.auth(c.partners))
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "This form came from another site and was refused (cross-origin request).", http.StatusForbidden)

@@ -125,6 +125,8 @@ type apiError struct {
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -168,7 +170,9 @@ func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
 func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 	if a.cfg.Ready != nil {
 		if err := a.cfg.Ready(r.Context()); err != nil {
-			writeError(w, http.StatusServiceUnavailable, err.Error())
+			// Unauthenticated: the detail (addresses, drivers) goes to the log, not the caller.
+			a.cfg.Log.Error("not ready", "err", err)
+			writeError(w, http.StatusServiceUnavailable, "not ready: the database or the payload store does not answer (see the gateway's log)")
 			return
 		}
 	}
@@ -200,7 +204,7 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		if err != nil {
-			writeError(w, http.StatusBadRequest, "reading the form: "+err.Error())
+			formError(w, "reading the form", err)
 			return
 		}
 		switch p.FormName() {
@@ -226,7 +230,7 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request) {
 			sp := as2.NewSpool(a.cfg.SpoolDir, 0)
 			spools = append(spools, sp)
 			if _, err := sp.ReadFrom(p); err != nil {
-				writeError(w, http.StatusBadRequest, "reading file "+p.FileName()+": "+err.Error())
+				formError(w, "reading file "+p.FileName(), err)
 				return
 			}
 			s.Files = append(s.Files, outbound.SubmitFile{Name: p.FileName(), Body: sp.Open()})
@@ -252,6 +256,16 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"id": m.ID, "message_id": m.MessageID, "state": m.State})
+}
+
+// formError answers a failure to read a submission: 413 past MaxUpload, 400 otherwise.
+func formError(w http.ResponseWriter, what string, err error) {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("%s: the submission is larger than the %d bytes this gateway accepts", what, tooBig.Limit))
+		return
+	}
+	writeError(w, http.StatusBadRequest, what+": "+err.Error())
 }
 
 func readField(p *multipart.Part) (string, error) {

@@ -197,3 +197,27 @@ func TestHealth(t *testing.T) {
 		t.Fatalf("readyz with the database closed: %d %v", code, out)
 	}
 }
+
+func TestSubmitTooLarge(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	small := New(Config{Store: f.store, Tokens: []string{token}, MaxUpload: 1024, SpoolDir: t.TempDir(),
+		Submit: func(context.Context, outbound.Submission) (*store.Message, error) {
+			t.Error("a submission over the limit reached Submit")
+			return nil, nil
+		}})
+	srv := httptest.NewServer(small.Handler())
+	defer srv.Close()
+	body, ct := form(map[string]string{"partner": "PARTNERX"}, map[string]string{"big.bin": strings.Repeat("x", 4096)})
+	req, _ := http.NewRequest("POST", srv.URL+"/api/v1/messages", body)
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", ct)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("status %d, want 413", resp.StatusCode)
+	}
+}

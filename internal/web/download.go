@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/as2gate/as2gate/internal/archive"
 	"github.com/as2gate/as2gate/internal/store"
 )
 
@@ -59,5 +60,6 @@ func fileName(name string, id int64, n int) string {
 	if name == "" {
 		return fmt.Sprintf("message-%d-file-%d", id, n)
 	}
-	return name
+	// The name came from a partner: the same cleaning as the API's downloads.
+	return archive.SafeName(name, n)
 }

@@ -53,6 +53,9 @@ func TestLoginReturnsToThePageAsked(t *testing.T) {
 		{"other site", "//evil.example/", "/messages?box=outbox"},
 		{"absolute URL", "https://evil.example/", "/messages?box=outbox"},
 		{"backslash", "/\\evil.example", "/messages?box=outbox"},
+		{"tab between slashes", "/\t/evil.example", "/messages?box=outbox"},
+		{"line end between slashes", "/\n/evil.example", "/messages?box=outbox"},
+		{"backslash later", "/a\\evil", "/messages?box=outbox"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -72,5 +72,16 @@ func urlQueryEscape(s string) string { return url.QueryEscape(s) }
 // localPath reports whether next is a path on this site, so that the sign-in page only
 // sends the browser back to the console and never to another site ("//evil.example").
 func localPath(next string) bool {
-	return strings.HasPrefix(next, "/") && !strings.HasPrefix(next, "//") && !strings.HasPrefix(next, "/\\")
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
+		return false
+	}
+	// Browsers drop tabs and line ends from URLs and read "\\" as "/": "/\t/evil.example"
+	// would become "//evil.example". Refuse them, and anything that names a scheme or host.
+	for _, r := range next {
+		if r < 0x20 || r == 0x7f || r == '\\' {
+			return false
+		}
+	}
+	u, err := url.Parse(next)
+	return err == nil && u.Scheme == "" && u.Host == ""
 }

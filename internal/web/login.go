@@ -40,6 +40,15 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	if !localPath(next) {
 		next = "/messages?box=outbox"
 	}
+	if !c.throttle.allow(r.RemoteAddr) {
+		c.cfg.Log.Warn("console sign-in throttled", "user", name, "remote", r.RemoteAddr)
+		w.Header().Set("Retry-After", "60")
+		c.render(w, http.StatusTooManyRequests, "login", loginView{
+			layout: layout{Title: "Sign in"}, Next: r.PostForm.Get("next"), Name: name,
+			Error: "Too many failed sign-ins from this address: wait a minute and try again.",
+		})
+		return
+	}
 	u, err := c.cfg.Store.GetUser(r.Context(), name)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		c.cfg.Log.Error("reading a console user", "user", name, "err", err)
@@ -52,7 +61,11 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	}
 	// An unknown name costs the same bcrypt comparison as a wrong password, so the answer's
 	// timing does not tell which names exist.
-	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || u == nil {
+	c.throttle.slots <- struct{}{} // bound the bcrypt work running at once
+	wrong := bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil
+	<-c.throttle.slots
+	if wrong || u == nil {
+		c.throttle.failed(r.RemoteAddr)
 		c.cfg.Log.Warn("console sign-in refused", "user", name, "remote", r.RemoteAddr)
 		c.render(w, http.StatusUnauthorized, "login", loginView{
 			layout: layout{Title: "Sign in"}, Next: r.PostForm.Get("next"), Name: name,

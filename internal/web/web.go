@@ -98,6 +98,7 @@ type Console struct {
 	// dummyHash is compared against when a sign-in names an unknown user: a bcrypt hash of
 	// a random password, made at start.
 	dummyHash []byte
+	throttle  *throttle
 }
 
 // New parses the templates and returns the console.
@@ -125,7 +126,8 @@ func New(cfg Config) (*Console, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: hashing: %w", err)
 	}
-	return &Console{cfg: cfg, pages: pages, sessions: newSessions(cfg.SessionTTL, cfg.NowFunc), dummyHash: dummy}, nil
+	return &Console{cfg: cfg, pages: pages, sessions: newSessions(cfg.SessionTTL, cfg.NowFunc), dummyHash: dummy,
+		throttle: newThrottle(cfg.NowFunc)}, nil
 }
 
 // Handler returns the console's routes. Every request passes the cross-origin check, so a

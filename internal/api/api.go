@@ -8,15 +8,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"mime/multipart"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/as2gate/as2gate/as2"
 	"github.com/as2gate/as2gate/internal/outbound"
 	"github.com/as2gate/as2gate/internal/payload"
 	"github.com/as2gate/as2gate/internal/store"
@@ -188,63 +185,13 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "expected a multipart/form-data body with fields partner and file: "+err.Error())
 		return
 	}
-	// Fields may come in any order, so each file is spooled (to disk past 1 MiB) until the
-	// whole form is read; Submit then stores it durably.
-	var s outbound.Submission
-	var contentType string
-	var spools []*as2.Spool
-	defer func() {
-		for _, sp := range spools {
-			sp.Close()
-		}
-	}()
-	for {
-		p, err := mr.NextPart()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			formError(w, "reading the form", err)
-			return
-		}
-		switch p.FormName() {
-		case "partner", "subject", "content_type", "tag", "profile":
-			v, err := readField(p)
-			if err != nil {
-				writeError(w, http.StatusBadRequest, err.Error())
-				return
-			}
-			switch p.FormName() {
-			case "partner":
-				s.Partner = v
-			case "subject":
-				s.Subject = v
-			case "content_type":
-				contentType = v
-			case "tag":
-				s.Tag = v
-			case "profile":
-				s.Profile = v
-			}
-		case "file":
-			sp := as2.NewSpool(a.cfg.SpoolDir, 0)
-			spools = append(spools, sp)
-			if _, err := sp.ReadFrom(p); err != nil {
-				formError(w, "reading file "+p.FileName(), err)
-				return
-			}
-			s.Files = append(s.Files, outbound.SubmitFile{Name: p.FileName(), Body: sp.Open()})
-		default:
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown form field %q (expected partner, file, subject, content_type, tag, profile)", p.FormName()))
-			return
-		}
+	form, err := outbound.ReadForm(mr, a.cfg.SpoolDir)
+	if err != nil {
+		formError(w, err)
+		return
 	}
-	if contentType != "" {
-		for i := range s.Files {
-			s.Files[i].ContentType = contentType
-		}
-	}
-	m, err := a.cfg.Submit(r.Context(), s)
+	defer form.Close()
+	m, err := a.cfg.Submit(r.Context(), form.Submission)
 	if err != nil {
 		var se *outbound.SubmitError
 		if errors.As(err, &se) {
@@ -258,25 +205,23 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, map[string]any{"id": m.ID, "message_id": m.MessageID, "state": m.State})
 }
 
-// formError answers a failure to read a submission: 413 past MaxUpload, 400 otherwise.
-func formError(w http.ResponseWriter, what string, err error) {
+// formError answers a form that cannot be read: 413 past MaxUpload, 400 otherwise.
+func formError(w http.ResponseWriter, err error) {
 	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
+	var fe *outbound.FormError
+	errors.As(err, &fe)
+	switch {
+	case errors.As(err, &tooBig):
+		what := "reading the form"
+		if fe != nil && fe.File != "" {
+			what = "reading file " + fe.File
+		}
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("%s: the submission is larger than the %d bytes this gateway accepts", what, tooBig.Limit))
-		return
+	case fe != nil && fe.Unknown:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown form field %q (expected partner, file, subject, content_type, tag, profile)", fe.Field))
+	default:
+		writeError(w, http.StatusBadRequest, err.Error())
 	}
-	writeError(w, http.StatusBadRequest, what+": "+err.Error())
-}
-
-func readField(p *multipart.Part) (string, error) {
-	b, err := io.ReadAll(io.LimitReader(p, 64<<10+1))
-	if err != nil {
-		return "", fmt.Errorf("form field %s: %w", p.FormName(), err)
-	}
-	if len(b) > 64<<10 {
-		return "", fmt.Errorf("form field %s is longer than 64 KiB", p.FormName())
-	}
-	return strings.TrimSpace(string(b)), nil
 }
 
 // messageJSON is the API's view of a message.

@@ -4,13 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"mime/multipart"
 	"net/http"
 	"slices"
-	"strings"
 
-	"github.com/as2gate/as2gate/as2"
 	"github.com/as2gate/as2gate/internal/outbound"
 )
 
@@ -75,62 +71,24 @@ func (c *Console) compose(w http.ResponseWriter, r *http.Request, s *session) {
 		again(http.StatusBadRequest, "The form did not arrive as multipart/form-data: "+err.Error())
 		return
 	}
-	var sub outbound.Submission
-	var spools []*as2.Spool
-	defer func() {
-		for _, sp := range spools {
-			sp.Close()
-		}
-	}()
-	for {
-		p, err := mr.NextPart()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			again(http.StatusBadRequest, "Reading the form failed: "+err.Error())
-			return
-		}
-		switch name := p.FormName(); name {
-		case "partner", "profile", "subject", "content_type":
-			val, err := formField(p)
-			if err != nil {
-				again(http.StatusBadRequest, err.Error())
-				return
-			}
-			switch name {
-			case "partner":
-				v.Partner = val
-			case "profile":
-				v.Profile = val
-			case "subject":
-				v.Subject = val
-			case "content_type":
-				v.ContentType = val
-			}
-		case "file":
-			sp := as2.NewSpool(c.cfg.SpoolDir, 0)
-			spools = append(spools, sp)
-			n, err := sp.ReadFrom(p)
-			if err != nil {
-				again(http.StatusBadRequest, fmt.Sprintf("Reading file %q failed: %v", p.FileName(), err))
-				return
-			}
-			// A file input with nothing chosen still sends one part, without a name or bytes.
-			if p.FileName() == "" && n == 0 {
-				continue
-			}
-			sub.Files = append(sub.Files, outbound.SubmitFile{Name: p.FileName(), ContentType: v.ContentType, Body: sp.Open()})
+	form, err := outbound.ReadForm(mr, c.cfg.SpoolDir)
+	if err != nil {
+		var fe *outbound.FormError
+		switch {
+		case errors.As(err, &fe) && fe.Unknown:
+			again(http.StatusBadRequest, fmt.Sprintf("The form has an unknown field %q.", fe.Field))
+		case errors.As(err, &fe) && fe.File != "":
+			again(http.StatusBadRequest, fmt.Sprintf("Reading file %q failed: %v", fe.File, fe.Err))
+		case errors.As(err, &fe) && fe.Field == "":
+			again(http.StatusBadRequest, "Reading the form failed: "+fe.Err.Error())
 		default:
-			again(http.StatusBadRequest, fmt.Sprintf("The form has an unknown field %q.", name))
-			return
+			again(http.StatusBadRequest, err.Error())
 		}
+		return
 	}
-	// The content type may come after the files in the form.
-	for i := range sub.Files {
-		sub.Files[i].ContentType = v.ContentType
-	}
-	sub.Partner, sub.Profile, sub.Subject = v.Partner, v.Profile, v.Subject
+	defer form.Close()
+	sub := form.Submission
+	v.Partner, v.Profile, v.Subject, v.ContentType = sub.Partner, sub.Profile, sub.Subject, form.ContentType
 	switch {
 	case sub.Partner == "":
 		again(http.StatusBadRequest, "Choose a partner.")
@@ -152,16 +110,4 @@ func (c *Console) compose(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	c.cfg.Log.Info("console: message submitted", "message", m.ID, "partner", m.Partner, "files", len(m.Files), "user", s.user)
 	http.Redirect(w, r, fmt.Sprintf("/messages/%d?done=submitted", m.ID), http.StatusSeeOther)
-}
-
-// formField reads a text field of the form, at most 64 KiB of it.
-func formField(p *multipart.Part) (string, error) {
-	b, err := io.ReadAll(io.LimitReader(p, 64<<10+1))
-	if err != nil {
-		return "", fmt.Errorf("reading the field %s: %w", p.FormName(), err)
-	}
-	if len(b) > 64<<10 {
-		return "", fmt.Errorf("the field %s is longer than 64 KiB", p.FormName())
-	}
-	return strings.TrimSpace(string(b)), nil
 }

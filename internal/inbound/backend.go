@@ -20,6 +20,7 @@ import (
 
 	"github.com/as2gate/as2gate/as2"
 	"github.com/as2gate/as2gate/internal/netpolicy"
+	"github.com/as2gate/as2gate/internal/outbound"
 	"github.com/as2gate/as2gate/internal/payload"
 	"github.com/as2gate/as2gate/internal/store"
 )
@@ -342,16 +343,7 @@ func (b *Backend) receiveMDN(ctx context.Context, req *as2.Request, ag *Agreemen
 	if err != nil {
 		return nil, err
 	}
-	msg := &as2.Message{MessageID: orig.MessageID}
-	msg.MDN, _, _ = as2.ReadMDNRequest(orig.WireHeader)
-	for i, line := range strings.Split(orig.MIC, "\n") {
-		if mic, err := as2.ParseMIC(line); err == nil {
-			if i == 0 {
-				msg.MIC = mic
-			}
-			msg.MICs = append(msg.MICs, mic)
-		}
-	}
+	msg, _ := outbound.Sent(orig) // as before: an unreadable receipt request asks for none
 	rc := &as2.Receipt{MDN: in.MDN, Signer: in.Signer(), Entity: in.MDNEntity}
 	now := b.cfg.Now()
 	rec := &store.MDN{Disposition: in.MDN.Disposition.String(), Positive: in.MDN.Positive(), Signed: rc.Signer != nil,

@@ -443,12 +443,28 @@ func (w *Worker) stored(ctx context.Context, m *store.Message) (*as2.Message, fu
 	if err != nil {
 		return nil, nil, storedFault("stored wire message", err)
 	}
-	mdn, _, err := as2.ReadMDNRequest(m.WireHeader)
+	msg, err := Sent(m)
 	if err != nil {
 		b.Close()
-		return nil, nil, fmt.Errorf("outbound: stored headers: %w", err)
+		return nil, nil, err
 	}
-	msg := &as2.Message{MessageID: m.MessageID, Header: m.WireHeader, Body: as2.SpoolReaderAt(b, b.Size()), MDN: mdn}
+	msg.Body = as2.SpoolReaderAt(b, b.Size())
+	return msg, func() { b.Close() }, nil
+}
+
+// Sent rebuilds, from a stored outbound row that was packed, the message as it went out
+// without its body: its Message-ID and headers, the receipt it asked for and the MICs it
+// expects (formatMICs), so that a receipt arriving later can be checked with Message.Check.
+// The message is returned even with an error, which says the stored receipt request could
+// not be read (the message then asks for none).
+func Sent(m *store.Message) (*as2.Message, error) {
+	msg := &as2.Message{MessageID: m.MessageID, Header: m.WireHeader}
+	mdn, _, err := as2.ReadMDNRequest(m.WireHeader)
+	if err != nil {
+		err = fmt.Errorf("outbound: stored headers of %s: %w", m.MessageID, err)
+	} else {
+		msg.MDN = mdn
+	}
 	for i, line := range strings.Split(m.MIC, "\n") {
 		mic, err := as2.ParseMIC(line)
 		if err != nil {
@@ -459,7 +475,7 @@ func (w *Worker) stored(ctx context.Context, m *store.Message) (*as2.Message, fu
 		}
 		msg.MICs = append(msg.MICs, mic)
 	}
-	return msg, func() { b.Close() }, nil
+	return msg, err
 }
 
 // formatMICs keeps the expected MIC first, then the others an unsigned message may be

@@ -75,6 +75,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DeleteMessage", testDeleteMessage},
 		{"Users", testUsers},
 		{"UsersRejectInvalid", testUsersRejectInvalid},
+		{"UserRoles", testUserRoles},
+		{"UserPasswordAndDelete", testUserPasswordAndDelete},
+		{"Sessions", testSessions},
+		{"SessionsRejectInvalid", testSessionsRejectInvalid},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -16,7 +16,7 @@ func testUsers(t *testing.T, s store.Store) {
 	if _, err := s.GetUser(ctx, "admin"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("GetUser(admin) on an empty store: %v, want ErrNotFound", err)
 	}
-	u := &store.User{Name: "admin", PasswordHash: []byte("$2a$10$hash")}
+	u := &store.User{Name: "admin", Role: store.RoleAdmin, PasswordHash: []byte("$2a$10$hash")}
 	if err := s.CreateUser(ctx, u); err != nil {
 		t.Fatalf("CreateUser: %v", err)
 	}
@@ -28,11 +28,11 @@ func testUsers(t *testing.T, s store.Store) {
 		if err != nil {
 			t.Fatalf("GetUser(%s): %v", name, err)
 		}
-		if got.ID != u.ID || got.Name != "admin" || string(got.PasswordHash) != "$2a$10$hash" || !got.CreatedAt.Equal(u.CreatedAt) {
+		if got.ID != u.ID || got.Name != "admin" || got.Role != store.RoleAdmin || string(got.PasswordHash) != "$2a$10$hash" || !got.CreatedAt.Equal(u.CreatedAt) {
 			t.Errorf("GetUser(%s) = %+v, want %+v", name, got, u)
 		}
 	}
-	if err := s.CreateUser(ctx, &store.User{Name: "Admin", PasswordHash: []byte("x")}); !errors.Is(err, store.ErrConflict) {
+	if err := s.CreateUser(ctx, &store.User{Name: "Admin", Role: store.RoleViewer, PasswordHash: []byte("x")}); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("CreateUser with a taken name (other case): %v, want ErrConflict", err)
 	}
 	if n, err := s.CountUsers(ctx); err != nil || n != 1 {
@@ -46,9 +46,11 @@ func testUsersRejectInvalid(t *testing.T, s store.Store) {
 		name string
 		u    store.User
 	}{
-		{"no name", store.User{PasswordHash: []byte("h")}},
-		{"blank name", store.User{Name: "  ", PasswordHash: []byte("h")}},
-		{"no hash", store.User{Name: "ops"}},
+		{"no name", store.User{Role: store.RoleAdmin, PasswordHash: []byte("h")}},
+		{"blank name", store.User{Name: "  ", Role: store.RoleAdmin, PasswordHash: []byte("h")}},
+		{"no hash", store.User{Name: "ops", Role: store.RoleAdmin}},
+		{"no role", store.User{Name: "ops", PasswordHash: []byte("h")}},
+		{"unknown role", store.User{Name: "ops", Role: "root", PasswordHash: []byte("h")}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

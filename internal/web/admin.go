@@ -2,10 +2,7 @@ package web
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
-
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/as2gate/as2gate/internal/store"
 )
@@ -13,9 +10,9 @@ import (
 // FirstAdmin is the name of the user created when there is none.
 const FirstAdmin = "admin"
 
-// EnsureAdmin creates the user FirstAdmin with a random password when the store has no user
-// yet, and returns that password, to be shown once: only its hash is kept. It returns ""
-// when users exist.
+// EnsureAdmin creates the user FirstAdmin, role admin, with a random password when the
+// store has no user yet, and returns that password, to be shown once: only its hash is
+// kept. It returns "" when users exist.
 func EnsureAdmin(ctx context.Context, users store.Users) (string, error) {
 	n, err := users.CountUsers(ctx)
 	if err != nil {
@@ -24,12 +21,12 @@ func EnsureAdmin(ctx context.Context, users store.Users) (string, error) {
 	if n > 0 {
 		return "", nil
 	}
-	password := base64.RawURLEncoding.EncodeToString(randomBytes(18)) // 144 bits, 24 characters
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	password := GeneratePassword()
+	hash, err := HashPassword(password)
 	if err != nil {
 		return "", fmt.Errorf("web: hashing the first password: %w", err)
 	}
-	if err := users.CreateUser(ctx, &store.User{Name: FirstAdmin, PasswordHash: hash}); err != nil {
+	if err := users.CreateUser(ctx, &store.User{Name: FirstAdmin, Role: store.RoleAdmin, PasswordHash: hash}); err != nil {
 		return "", fmt.Errorf("web: creating the first user: %w", err)
 	}
 	return password, nil

@@ -1,11 +1,14 @@
 package web
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 	"time"
 
+	"github.com/as2gate/as2gate/internal/outbound"
 	"github.com/as2gate/as2gate/internal/store"
 )
 
@@ -37,6 +40,12 @@ type boxesView struct {
 	Q       string
 	Rows    []rowView
 	Next    string // URL of the next (older) page; "" on the last
+	// CanDelete shows the rows' checkboxes and the "Delete selected" button.
+	CanDelete bool
+	// The outcome of a bulk delete: how many went, and each refusal with its reason.
+	Deleted int
+	Refused []string
+	Error   string
 }
 
 type tabView struct {
@@ -58,8 +67,13 @@ type rowView struct {
 
 // boxes serves GET /messages?box=&partner=&q=&before=.
 func (c *Console) boxes(w http.ResponseWriter, r *http.Request, s *session) {
-	q := r.URL.Query()
-	v := boxesView{layout: layout{User: s.user}, Box: q.Get("box"), Partner: q.Get("partner"), Q: q.Get("q")}
+	c.renderBoxes(w, r, s, r.URL.Query(), http.StatusOK, boxesView{})
+}
+
+// renderBoxes shows the box and filters q names, with v's notices.
+func (c *Console) renderBoxes(w http.ResponseWriter, r *http.Request, s *session, q url.Values, status int, v boxesView) {
+	v.layout, v.Box, v.Partner, v.Q = layout{User: s.user}, q.Get("box"), q.Get("partner"), q.Get("q")
+	v.CanDelete = c.cfg.Actions != nil && s.may(store.RoleOperator)
 	for _, b := range boxList {
 		if b.name == v.Box {
 			v.Label = b.label
@@ -108,7 +122,7 @@ func (c *Console) boxes(w http.ResponseWriter, r *http.Request, s *session) {
 			Subject: m.Subject, MessageID: m.MessageID, State: m.State, Files: len(m.Files), LastError: m.LastError,
 		})
 	}
-	c.render(w, http.StatusOK, "boxes", v)
+	c.render(w, status, "boxes", v)
 }
 
 // boxURL is the address of a box page with its filters.
@@ -131,3 +145,61 @@ func (c *Console) storeFailed(w http.ResponseWriter, s *session, err error) {
 	c.cfg.Log.Error("console: reading the store", "err", err)
 	c.fail(w, http.StatusInternalServerError, s.user, "The database cannot be read; the log has the details.")
 }
+
+// bulkDelete serves POST /messages/delete: the ids checked on a box page, each deleted on
+// its own through the same action the API's bulk delete uses; a refused row (one being
+// sent) is listed with the reason. The box page is shown again with the outcome.
+func (c *Console) bulkDelete(w http.ResponseWriter, r *http.Request, s *session) {
+	if c.cfg.Actions == nil {
+		c.fail(w, http.StatusNotImplemented, s.user, "Message actions are not available on this gateway.")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxBulkForm)
+	if err := r.ParseForm(); err != nil {
+		c.fail(w, http.StatusBadRequest, s.user, "The form could not be read: "+err.Error())
+		return
+	}
+	back := url.Values{"box": {r.PostForm.Get("box")}, "partner": {r.PostForm.Get("partner")}, "q": {r.PostForm.Get("q")}}
+	ids := r.PostForm["id"]
+	switch {
+	case len(ids) == 0:
+		c.renderBoxes(w, r, s, back, http.StatusBadRequest, boxesView{Error: "Select at least one message to delete."})
+		return
+	case len(ids) > maxBulkDelete:
+		c.renderBoxes(w, r, s, back, http.StatusBadRequest, boxesView{Error: fmt.Sprintf("%d messages selected; at most %d at once.", len(ids), maxBulkDelete)})
+		return
+	}
+	var v boxesView
+	for _, raw := range ids {
+		id, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil || id <= 0 {
+			v.Refused = append(v.Refused, fmt.Sprintf("%q is not a message id.", raw))
+			continue
+		}
+		_, err = c.cfg.Actions.Delete(r.Context(), id)
+		var se *outbound.StateError
+		switch {
+		case err == nil:
+			v.Deleted++
+			c.cfg.Log.Info("console: message deleted", "message", id, "user", s.user)
+		case errors.Is(err, store.ErrNotFound):
+			v.Refused = append(v.Refused, fmt.Sprintf("Message %d: it does not exist any more.", id))
+		case errors.As(err, &se):
+			v.Refused = append(v.Refused, fmt.Sprintf("Message %d: %s.", id, se.Reason))
+		case errors.Is(err, store.ErrConflict):
+			v.Refused = append(v.Refused, fmt.Sprintf("Message %d: %v.", id, err))
+		default:
+			c.cfg.Log.Error("console: deleting a message", "message", id, "err", err)
+			c.fail(w, http.StatusInternalServerError, s.user, fmt.Sprintf("Deleting message %d failed after %d were deleted; the log has the details.", id, v.Deleted))
+			return
+		}
+	}
+	c.renderBoxes(w, r, s, back, http.StatusOK, v)
+}
+
+// maxBulkDelete bounds the messages of one bulk delete, as the API does; maxBulkForm
+// bounds its form (about 30 bytes an id).
+const (
+	maxBulkDelete = 1000
+	maxBulkForm   = 64 << 10
+)

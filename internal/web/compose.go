@@ -74,7 +74,12 @@ func (c *Console) compose(w http.ResponseWriter, r *http.Request, s *session) {
 	form, err := outbound.ReadForm(mr, c.cfg.SpoolDir)
 	if err != nil {
 		var fe *outbound.FormError
+		var tooBig *http.MaxBytesError
 		switch {
+		case errors.As(err, &tooBig):
+			// The rest of the body is not read; the server closes the connection after
+			// this answer, so the browser stops sending.
+			again(http.StatusRequestEntityTooLarge, fmt.Sprintf("The files are too large: this gateway accepts at most %s in one message.", byteSize(tooBig.Limit)))
 		case errors.As(err, &fe) && fe.Unknown:
 			again(http.StatusBadRequest, fmt.Sprintf("The form has an unknown field %q.", fe.Field))
 		case errors.As(err, &fe) && fe.File != "":
@@ -110,4 +115,17 @@ func (c *Console) compose(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	c.cfg.Log.Info("console: message submitted", "message", m.ID, "partner", m.Partner, "files", len(m.Files), "user", s.user)
 	http.Redirect(w, r, fmt.Sprintf("/messages/%d?done=submitted", m.ID), http.StatusSeeOther)
+}
+
+// byteSize writes n bytes for a person: "1 GiB", "10 MiB", "512 bytes".
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
 }

@@ -58,6 +58,13 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	hash := c.dummyHash
 	if u != nil {
 		hash = u.PasswordHash
+		if cost, err := bcrypt.Cost(hash); err != nil || cost > MaxBcryptCost {
+			// A hash set outside the console could make every sign-in of this name cost
+			// seconds of CPU; refuse it rather than compare.
+			c.cfg.Log.Error("console user's password hash is unusable; reset it with as2gate users passwd", "user", u.Name, "cost", cost, "err", err)
+			hash = c.dummyHash
+			u = nil
+		}
 	}
 	// An unknown name costs the same bcrypt comparison as a wrong password, so the answer's
 	// timing does not tell which names exist.
@@ -73,8 +80,13 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	id, ss := c.sessions.create(u.Name)
-	c.setSessionCookie(w, id, ss.expires)
+	id, ss, err := c.startSession(r.Context(), r, u.Name)
+	if err != nil {
+		c.cfg.Log.Error("console sign-in", "user", u.Name, "err", err)
+		c.fail(w, http.StatusInternalServerError, "", "The session could not be stored; the log has the details.")
+		return
+	}
+	c.setSessionCookie(w, id, ss.ExpiresAt)
 	c.cfg.Log.Info("console sign-in", "user", u.Name, "remote", r.RemoteAddr)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }

@@ -74,7 +74,7 @@ func (c *Console) message(w http.ResponseWriter, r *http.Request, s *session) {
 			v.Incomplete = true
 		}
 	}
-	if c.cfg.Actions != nil {
+	if c.cfg.Actions != nil && s.may(store.RoleOperator) {
 		v.Actions = actionsFor(m)
 	}
 	c.render(w, http.StatusOK, "message", v)

@@ -8,11 +8,13 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/as2gate/as2gate/internal/store"
 )
 
 // pageNames are the pages; each is templates/<name>.html rendered inside templates/layout.html.
 var pageNames = []string{"login", "boxes", "message", "error", "compose",
-	"dashboard", "failures", "timeline", "partners"}
+	"dashboard", "failures", "timeline", "partners", "account", "users"}
 
 // funcs are the helpers the templates call.
 var funcs = template.FuncMap{
@@ -42,11 +44,32 @@ type layout struct {
 	User  string // the signed-in user; "" on the sign-in page
 }
 
+func (l layout) frameOf() layout { return l }
+
+// frame is what layout.html renders around a page: the page's title, the signed-in user
+// and role (from the request's session), and the page's own view for its content.
+type frame struct {
+	Title string
+	User  string
+	Role  string
+	View  any
+}
+
+// Admin reports whether the frame's user may manage users.
+func (f frame) Admin() bool { return f.Role == store.RoleAdmin }
+
 // render writes page with view. It renders into a buffer first, so that a template error
 // becomes a clean 500 instead of half a page.
 func (c *Console) render(w http.ResponseWriter, status int, page string, view any) {
+	fr := frame{View: view}
+	if l, ok := view.(interface{ frameOf() layout }); ok {
+		fr.Title, fr.User = l.frameOf().Title, l.frameOf().User
+	}
+	if sw, ok := w.(*sessionWriter); ok {
+		fr.User, fr.Role = sw.s.user, sw.s.role
+	}
 	var buf bytes.Buffer
-	if err := c.pages[page].Execute(&buf, view); err != nil {
+	if err := c.pages[page].Execute(&buf, fr); err != nil {
 		c.cfg.Log.Error("rendering a console page", "page", page, "err", err)
 		http.Error(w, "The page could not be rendered; the log has the details.", http.StatusInternalServerError)
 		return

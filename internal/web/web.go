@@ -4,7 +4,9 @@
 //
 // The console reads the store directly (it never calls the REST API over HTTP) and acts on
 // messages through the same service the API uses (outbound.Actions). Users sign in with a
-// name and password; sessions are kept in memory, so a restart signs everyone out. Every
+// name and password and have a role (admin, operator, viewer; see authAs). Sessions are kept
+// in the database as hashes of their ids, so they survive a restart and hold on every node
+// that shares the database. Every
 // state-changing request passes http.CrossOriginProtection, and the session cookie is
 // HttpOnly and SameSite=Lax.
 package web
@@ -45,6 +47,9 @@ type Actions interface {
 	Retry(ctx context.Context, id int64, newMessageID bool) (*store.Message, error)
 	Resend(ctx context.Context, id int64) (*store.Message, error)
 	Replay(ctx context.Context, id int64) (*store.Message, error)
+	// Delete removes a message (the API's delete); store.ErrConflict, or an error that
+	// wraps it, while the message is being sent.
+	Delete(ctx context.Context, id int64) (*store.Message, error)
 }
 
 // Config configures the console.
@@ -94,7 +99,6 @@ func (c *Config) Validate() error {
 type Console struct {
 	cfg      Config
 	pages    map[string]*template.Template
-	sessions *sessions
 	// dummyHash is compared against when a sign-in names an unknown user: a bcrypt hash of
 	// a random password, made at start.
 	dummyHash []byte
@@ -126,7 +130,7 @@ func New(cfg Config) (*Console, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: hashing: %w", err)
 	}
-	return &Console{cfg: cfg, pages: pages, sessions: newSessions(cfg.SessionTTL, cfg.NowFunc), dummyHash: dummy,
+	return &Console{cfg: cfg, pages: pages, dummyHash: dummy,
 		throttle: newThrottle(cfg.NowFunc)}, nil
 }
 
@@ -138,7 +142,16 @@ func (c *Console) Handler() http.Handler {
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	mux.HandleFunc("GET /login", c.loginForm)
 	mux.HandleFunc("POST /login", c.login)
-	mux.Handle("POST /logout", c.auth(c.logout))
+	mux.Handle("POST /logout", c.authAs(store.RoleViewer, c.logout))
+	mux.Handle("GET /account", c.auth(c.account))
+	mux.Handle("POST /account/password", c.authAs(store.RoleViewer, c.changeOwnPassword))
+	mux.Handle("POST /account/sessions/{id}/end", c.authAs(store.RoleViewer, c.endSession))
+	mux.Handle("GET /users", c.authAs(store.RoleAdmin, c.users))
+	mux.Handle("POST /users", c.authAs(store.RoleAdmin, c.createUser))
+	mux.Handle("POST /users/{name}/role", c.authAs(store.RoleAdmin, c.setRole))
+	mux.Handle("POST /users/{name}/password", c.authAs(store.RoleAdmin, c.resetPassword))
+	mux.Handle("POST /users/{name}/delete", c.authAs(store.RoleAdmin, c.deleteUser))
+	mux.Handle("POST /messages/delete", c.auth(c.bulkDelete))
 	mux.Handle("GET /{$}", c.auth(func(w http.ResponseWriter, r *http.Request, _ *session) {
 		http.Redirect(w, r, "/messages?box=outbox", http.StatusSeeOther)
 	}))
@@ -146,7 +159,7 @@ func (c *Console) Handler() http.Handler {
 	mux.Handle("GET /messages/{id}", c.auth(c.message))
 	mux.Handle("GET /messages/{id}/files/{n}", c.auth(c.download))
 	mux.Handle("POST /messages/{id}/{action}", c.auth(c.action))
-	mux.Handle("GET /compose", c.auth(c.composeForm))
+	mux.Handle("GET /compose", c.authAs(store.RoleOperator, c.composeForm))
 	mux.Handle("POST /compose", c.auth(c.compose))
 	mux.Handle("GET /dashboard", c.auth(c.dashboard))
 	mux.Handle("GET /failures", c.auth(c.failures))

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,12 +22,31 @@ import (
 	"github.com/as2gate/as2gate/internal/store/sqlite"
 )
 
-// fixture is a console on a real sqlite store with one user, "ops" / "secret-password".
+// fixture is a console on a real sqlite store with one admin, "ops" / "secret-password".
+// Its clock is the real one moved on by skew, so that a test can let sessions age without
+// waiting.
 type fixture struct {
 	t        *testing.T
 	store    *sqlite.Store
 	payloads *payload.Dir
+	actions  Actions
 	srv      *httptest.Server
+	skew     atomic.Int64
+}
+
+func (f *fixture) now() time.Time { return time.Now().Add(time.Duration(f.skew.Load())) }
+
+// advance moves the fixture's clock on by d.
+func (f *fixture) advance(d time.Duration) { f.skew.Add(int64(d)) }
+
+// console returns a new console on the fixture's store, as a restarted gateway has.
+func (f *fixture) console() *Console {
+	f.t.Helper()
+	c, err := New(Config{Store: f.store, Payloads: f.payloads, Actions: f.actions, NowFunc: f.now})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return c
 }
 
 const (
@@ -51,19 +71,15 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.CreateUser(ctx, &store.User{Name: testUser, PasswordHash: hash}); err != nil {
+	if err := st.CreateUser(ctx, &store.User{Name: testUser, Role: store.RoleAdmin, PasswordHash: hash}); err != nil {
 		t.Fatal(err)
 	}
 	w, err := outbound.New(outbound.Config{Store: st, Payloads: pl, Partners: offline{}, Owner: "node-a"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, store: st, payloads: pl}
-	c, err := New(Config{Store: st, Payloads: pl, Actions: outbound.NewActions(w, offline{})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.srv = httptest.NewServer(c.Handler())
+	f := &fixture{t: t, store: st, payloads: pl, actions: outbound.NewActions(w, offline{})}
+	f.srv = httptest.NewServer(f.console().Handler())
 	t.Cleanup(f.srv.Close)
 	return f
 }
@@ -109,16 +125,47 @@ func (f *fixture) get(c *http.Client, path string) (*http.Response, string) {
 	return resp, string(body)
 }
 
-// signIn returns a client with a session.
+// signIn returns a client with a session of the fixture's admin.
 func (f *fixture) signIn() *http.Client {
 	f.t.Helper()
+	return f.signInAs(testUser, testPassword)
+}
+
+// signInAs returns a client with a session of name.
+func (f *fixture) signInAs(name, password string) *http.Client {
+	f.t.Helper()
 	c := f.client()
-	resp := f.post(c, "/login", url.Values{"name": {testUser}, "password": {testPassword}})
+	resp := f.post(c, "/login", url.Values{"name": {name}, "password": {password}})
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusSeeOther {
-		f.t.Fatalf("sign-in: status %d, want 303", resp.StatusCode)
+		f.t.Fatalf("sign-in of %s: status %d, want 303", name, resp.StatusCode)
 	}
 	return c
+}
+
+// addUser creates a user with role; its password is its name followed by "-password".
+func (f *fixture) addUser(name, role string) string {
+	f.t.Helper()
+	pw := name + "-password"
+	hash, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if err := f.store.CreateUser(context.Background(), &store.User{Name: name, Role: role, PasswordHash: hash}); err != nil {
+		f.t.Fatal(err)
+	}
+	return pw
+}
+
+// body reads and closes an answer's body.
+func body(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 func (f *fixture) create(m *store.Message) *store.Message {

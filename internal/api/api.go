@@ -4,7 +4,9 @@ package api
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -112,12 +114,50 @@ func (a *API) Handler() http.Handler {
 	for _, rt := range a.routes() {
 		mux.Handle(rt.method+" "+rt.pattern, rt.handler)
 	}
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mux.ServeHTTP(&logWriter{ResponseWriter: w, log: a.cfg.Log, r: r}, r)
+	})
 }
 
-// apiError is the JSON body of every error answer.
+// logWriter carries the API's logger and the request to writeError, so that an internal
+// error is logged in full where its answer is written, by every handler alike.
+type logWriter struct {
+	http.ResponseWriter
+	log *slog.Logger
+	r   *http.Request
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *logWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// apiError is the JSON body of every error answer. Reference is set on a 500: the
+// answer says only that something failed inside, and the log line with the full error
+// carries the same reference.
 type apiError struct {
-	Error string `json:"error"`
+	Error     string `json:"error"`
+	Reference string `json:"reference,omitempty"`
+}
+
+// internalError answers 500 without the internal detail (paths, SQL, driver messages are
+// for the operator's log, not for every API client) and logs detail under a new reference.
+func internalError(w http.ResponseWriter, detail string) {
+	ref := hex.EncodeToString(randomRef())
+	log, method, path := slog.Default(), "", ""
+	if lw, ok := w.(*logWriter); ok {
+		log, method, path = lw.log, lw.r.Method, lw.r.URL.Path
+	}
+	log.Error("API internal error", "reference", ref, "method", method, "path", path, "err", detail)
+	writeJSON(w, http.StatusInternalServerError, apiError{
+		Error:     "internal error; the gateway's log has the details under reference " + ref,
+		Reference: ref,
+	})
+}
+
+// randomRef is 6 random bytes: short enough to read out, enough to find one log line.
+func randomRef() []byte {
+	b := make([]byte, 6)
+	rand.Read(b)
+	return b
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -132,6 +172,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
+	if status == http.StatusInternalServerError {
+		internalError(w, msg)
+		return
+	}
 	writeJSON(w, status, apiError{Error: msg})
 }
 

@@ -157,7 +157,7 @@ func TestDownloads(t *testing.T) {
 			body: append([]byte("As2-From: PARTNERX\r\nContent-Type: multipart/related; boundary=\"b1\"\r\nMessage-Id: <full@partner>\r\n\r\n"), d.wire...)},
 		{name: "wire, bad with_headers", path: full + "/wire?with_headers=yes", token: token, status: 400, errorHas: "with_headers"},
 		{name: "wire not packed yet", path: bare + "/wire", token: token, status: 404, errorHas: "no wire message"},
-		{name: "wire lost from the store", path: broken + "/wire", token: token, status: 500, errorHas: "payload"},
+		{name: "wire lost from the store", path: broken + "/wire", token: token, status: 500, errorHas: "under reference"},
 		{name: "mdn", path: full + "/mdn", token: token, status: 200,
 			contentType: `multipart/report; boundary=r1; report-type=disposition-notification`, body: d.mdn},
 		{name: "no mdn", path: bare + "/mdn", token: token, status: 404, errorHas: "no stored MDN"},
@@ -165,7 +165,7 @@ func TestDownloads(t *testing.T) {
 		{name: "bad message id", path: "/api/v1/messages/abc/mdn", token: token, status: 400, errorHas: "not a positive number"},
 		{name: "no token", path: full + "/files/0", status: 401, errorHas: "bearer token"},
 		{name: "wrong token", path: full + "/export", token: "nope", status: 401, errorHas: "bearer token"},
-		{name: "export of a message whose blobs are gone", path: broken + "/export", token: token, status: 500, errorHas: "wire message"},
+		{name: "export of a message whose blobs are gone", path: broken + "/export", token: token, status: 500, errorHas: "under reference"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, body := d.get(t, tc.path, tc.token)

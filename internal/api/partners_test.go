@@ -126,8 +126,8 @@ func TestPartnersErrors(t *testing.T) {
 		{"unknown station", "/api/v1/stations/NOBODY", token, empty, 404, `no station "NOBODY" is configured`},
 		{"no token", "/api/v1/partners", "", empty, 401, "bearer token"},
 		{"wrong token", "/api/v1/stations/GW", "wrong", empty, 401, "bearer token"},
-		{"source fails", "/api/v1/partners", token, failing, 500, "reading the partners: config gone"},
-		{"source fails for a station", "/api/v1/stations/GW", token, failing, 500, "reading the stations: config gone"},
+		{"source fails", "/api/v1/partners", token, failing, 500, "under reference"},
+		{"source fails for a station", "/api/v1/stations/GW", token, failing, 500, "under reference"},
 		{"no source", "/api/v1/stations", token, missing, 501, "not available"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

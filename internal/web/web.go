@@ -97,8 +97,8 @@ func (c *Config) Validate() error {
 
 // Console serves the pages.
 type Console struct {
-	cfg      Config
-	pages    map[string]*template.Template
+	cfg   Config
+	pages map[string]*template.Template
 	// dummyHash is compared against when a sign-in names an unknown user: a bcrypt hash of
 	// a random password, made at start.
 	dummyHash []byte

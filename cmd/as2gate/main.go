@@ -38,7 +38,7 @@ func rootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCommand(), sendCommand(), messagesCommand(), partnersCommand(), keysCommand(), configCommand(), &cobra.Command{
+	root.AddCommand(serveCommand(), sendCommand(), messagesCommand(), partnersCommand(), usersCommand(), keysCommand(), configCommand(), &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Args:  cobra.NoArgs,

@@ -324,6 +324,35 @@ func TestBrowserConsole(t *testing.T) {
 	}
 	c.shot("retried-sent")
 
+	// Bulk delete from the Sent box: tick the first message, confirm, and it is gone while
+	// the retried one stays.
+	c.open("/messages?box=sent", "h1")
+	box := fmt.Sprintf(`input[type="checkbox"][value="%d"]`, s.ID)
+	c.do("tick the first message", chromedp.Click(chromedp.CSS(box)),
+		chromedp.Click(chromedp.CSS(`form#bulk-delete summary`)),
+		chromedp.WaitVisible(chromedp.CSS(`form#bulk-delete button`)))
+	c.shot("bulk-delete-confirm")
+	c.submitForm(`form#bulk-delete button`, `location.search.includes("deleted=1")`)
+	if n := c.text(".notice"); !strings.Contains(n, "1 message(s) deleted.") {
+		t.Errorf("after the bulk delete the notice reads %q", n)
+	}
+	if eval[bool](c, fmt.Sprintf(`document.querySelector(%s) !== null`, jsString(row))) {
+		t.Error("the deleted message is still listed")
+	}
+	if eval[bool](c, fmt.Sprintf(`document.querySelector(%s) === null`, jsString(fmt.Sprintf(`a[href="%s"]`, details)))) {
+		t.Error("the message not ticked is gone from the Sent box")
+	}
+	c.shot("bulk-deleted")
+
+	// The admin's own pages: users and roles, and the account with its sessions.
+	c.do("open the users page", chromedp.Click(chromedp.CSS(`nav a[href="/users"]`)), chromedp.WaitVisible(chromedp.CSS("table.users")))
+	c.shot("users")
+	c.do("open the account page", chromedp.Click(chromedp.CSS(`a.who`)), chromedp.WaitVisible(chromedp.CSS("table.sessions")))
+	if cur := c.text("table.sessions"); !strings.Contains(cur, "(this browser)") {
+		t.Errorf("the account page does not mark this browser's session:\n%s", cur)
+	}
+	c.shot("account")
+
 	if err := chromedp.Cancel(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		t.Errorf("closing chromium: %v", err)
 	}

@@ -67,7 +67,11 @@ type rowView struct {
 
 // boxes serves GET /messages?box=&partner=&q=&before=.
 func (c *Console) boxes(w http.ResponseWriter, r *http.Request, s *session) {
-	c.renderBoxes(w, r, s, r.URL.Query(), http.StatusOK, boxesView{})
+	var v boxesView
+	if n, err := strconv.Atoi(r.URL.Query().Get("deleted")); err == nil && n > 0 {
+		v.Deleted = n // the outcome of a bulk delete that redirected here
+	}
+	c.renderBoxes(w, r, s, r.URL.Query(), http.StatusOK, v)
 }
 
 // renderBoxes shows the box and filters q names, with v's notices.
@@ -193,6 +197,11 @@ func (c *Console) bulkDelete(w http.ResponseWriter, r *http.Request, s *session)
 			c.fail(w, http.StatusInternalServerError, s.user, fmt.Sprintf("Deleting message %d failed after %d were deleted; the log has the details.", id, v.Deleted))
 			return
 		}
+	}
+	if len(v.Refused) == 0 {
+		// Everything went: back to the box, so that reloading the page does not post again.
+		http.Redirect(w, r, boxURL(back.Get("box"), back.Get("partner"), back.Get("q"), 0)+"&deleted="+strconv.Itoa(v.Deleted), http.StatusSeeOther)
+		return
 	}
 	c.renderBoxes(w, r, s, back, http.StatusOK, v)
 }

@@ -72,6 +72,18 @@ func TestBulkDelete(t *testing.T) {
 		t.Errorf("%d deletion events, want 2", deleted)
 	}
 
+	// When every row goes, the browser is sent back to the box, so a reload posts nothing.
+	extra := f.create(outboundMessage("extra"))
+	resp = f.post(c, "/messages/delete", url.Values{"box": {"outbox"}, "q": {"extra"}, "id": {itoa(extra.ID)}})
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || loc != "/messages?box=outbox&q=extra&deleted=1" {
+		t.Fatalf("bulk delete without refusals: status %d to %q", resp.StatusCode, loc)
+	}
+	if _, page := f.get(c, loc); !strings.Contains(page, "1 message(s) deleted.") {
+		t.Errorf("the box does not show the outcome:\n%s", page)
+	}
+
 	for _, tc := range []struct {
 		name string
 		form url.Values

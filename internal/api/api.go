@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -129,6 +130,9 @@ type logWriter struct {
 
 // Unwrap lets http.ResponseController reach the connection's writer.
 func (w *logWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// ReadFrom keeps the connection's own ReadFrom (sendfile) for downloads.
+func (w *logWriter) ReadFrom(r io.Reader) (int64, error) { return io.Copy(w.ResponseWriter, r) }
 
 // apiError is the JSON body of every error answer. Reference is set on a 500: the
 // answer says only that something failed inside, and the log line with the full error

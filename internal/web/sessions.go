@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"time"
@@ -27,10 +28,9 @@ const maxUserAgent = 256
 
 // session is one signed-in user, as read from the store for this request.
 type session struct {
-	id      int64
-	user    string
-	role    string
-	expires time.Time
+	id   int64
+	user string
+	role string
 }
 
 // may reports whether the session's role reaches need (admin > operator > viewer).
@@ -112,7 +112,7 @@ func (c *Console) lookup(r *http.Request) (*session, error) {
 			c.cfg.Log.Warn("console: recording a session's last use", "err", err)
 		}
 	}
-	return &session{id: ss.ID, user: ss.User, role: ss.Role, expires: ss.ExpiresAt}, nil
+	return &session{id: ss.ID, user: ss.User, role: ss.Role}, nil
 }
 
 // randomBytes returns n bytes from crypto/rand, which never fails on the platforms Go
@@ -188,6 +188,9 @@ type sessionWriter struct {
 
 // Unwrap lets http.ResponseController reach the connection's writer.
 func (w *sessionWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// ReadFrom keeps the connection's own ReadFrom (sendfile) for downloads.
+func (w *sessionWriter) ReadFrom(r io.Reader) (int64, error) { return io.Copy(w.ResponseWriter, r) }
 
 // setSessionCookie hands the browser its session id.
 func (c *Console) setSessionCookie(w http.ResponseWriter, id string, expires time.Time) {

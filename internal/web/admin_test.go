@@ -6,6 +6,8 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/as2gate/as2gate/internal/store"
+
 	"github.com/as2gate/as2gate/internal/store/sqlite"
 )
 
@@ -27,6 +29,9 @@ func TestEnsureAdmin(t *testing.T) {
 	u, err := st.GetUser(ctx, FirstAdmin)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if u.Role != store.RoleAdmin {
+		t.Errorf("the first user has role %q, want admin", u.Role)
 	}
 	if string(u.PasswordHash) == password {
 		t.Fatal("the password is kept in clear")

@@ -10,9 +10,10 @@ import (
 )
 
 // Password rules. bcrypt reads at most 72 bytes, so a longer password would be silently
-// cut; it is refused instead. The cost is bcrypt's default: about 50–100 ms a sign-in on
-// a small server. Stored hashes above MaxBcryptCost are not compared at all (each
-// comparison doubles per step), so a hash planted with cost 31 cannot tie up the CPU.
+// cut; it is refused instead. The cost is bcrypt's default (one comparison takes tens of
+// milliseconds on a server core, a few hundred on a busy small machine). Stored hashes
+// above MaxBcryptCost are not compared at all (the work doubles with each step: cost 14
+// is already about 16 times cost 10), so a hash planted with cost 31 cannot tie up the CPU.
 const (
 	MinPasswordLength = 12
 	MaxPasswordBytes  = 72

@@ -252,11 +252,16 @@ func (m *managedEntries) change(ctx context.Context, kind, name string, e *store
 }
 
 // Put implements api.Entries.
-func (m *managedEntries) Put(ctx context.Context, kind, name string, doc []byte, create bool, revision int64) (int64, error) {
+func (m *managedEntries) Put(ctx context.Context, c api.EntryChange) (int64, error) {
+	kind, name := c.Kind, c.Name
 	if m.inFile(kind, name) {
 		return 0, api.ErrManagedInFile
 	}
-	text, err := documentFromJSON(doc)
+	root, err := parseDocument(string(c.Document))
+	if err != nil {
+		return 0, &api.InputError{Msg: err.Error()}
+	}
+	added, err := uploadedCertificates(c.Certificates, c.Password)
 	if err != nil {
 		return 0, err
 	}
@@ -264,22 +269,30 @@ func (m *managedEntries) Put(ctx context.Context, kind, name string, doc []byte,
 	defer m.mu.Unlock()
 	cur, err := m.store.ConfigEntry(ctx, kind, name)
 	switch {
-	case errors.Is(err, store.ErrNotFound) && !create:
+	case errors.Is(err, store.ErrNotFound) && !c.Create:
 		return 0, err
-	case err == nil && create:
+	case err == nil && c.Create:
 		return 0, fmt.Errorf("%s %q exists: change it with PUT: %w", kind, name, store.ErrConflict)
 	case err != nil && !errors.Is(err, store.ErrNotFound):
 		return 0, err
 	}
-	e := &store.ConfigEntry{Kind: kind, Name: name, Document: text}
+	material := map[string][]byte{}
+	e := &store.ConfigEntry{Kind: kind, Name: name}
 	if cur != nil {
-		if revision != 0 && revision != cur.Revision {
-			return 0, fmt.Errorf("%s %q is at revision %d, not %d: read it again: %w", kind, name, cur.Revision, revision, store.ErrConflict)
+		if c.Revision != 0 && c.Revision != cur.Revision {
+			return 0, fmt.Errorf("%s %q is at revision %d, not %d: read it again: %w", kind, name, cur.Revision, c.Revision, store.ErrConflict)
 		}
-		// The files the new document still names stay; the others go with it.
-		e.Material = referenced(text, cur.Material)
+		material = maps.Clone(cur.Material)
 		e.Revision = cur.Revision
 	}
+	if len(added) > 0 {
+		addCertificates(root, material, added, false)
+	}
+	if e.Document, err = encodeDocument(root); err != nil {
+		return 0, err
+	}
+	// The files the new document still names stay; the others go with the old one.
+	e.Material = referenced(e.Document, material)
 	return m.write(ctx, e, cur == nil)
 }
 
@@ -320,18 +333,43 @@ func (m *managedEntries) Delete(ctx context.Context, kind, name string, revision
 	})
 }
 
+// uploadedCertificates reads certificate uploads; a bad one is the client's error.
+func uploadedCertificates(uploads [][]byte, password string) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
+	for i, up := range uploads {
+		cs, err := config.ParseCertificates(up, password)
+		if err != nil {
+			return nil, &api.InputError{Msg: fmt.Sprintf("certificate upload %d: %v", i+1, err)}
+		}
+		certs = append(certs, cs...)
+	}
+	return certs, nil
+}
+
+// addCertificates writes certs into material as PEM files named by their fingerprint and
+// adds them to the document's certs (replace: in place of those it had).
+func addCertificates(root *yaml.Node, material map[string][]byte, certs []*x509.Certificate, replace bool) {
+	var names []string
+	if !replace {
+		names = sequenceValues(root, "certs")
+	}
+	for _, c := range certs {
+		sum := sha256.Sum256(c.Raw)
+		name := "cert-" + hex.EncodeToString(sum[:8]) + ".pem"
+		material[name] = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+		names = append(names, name)
+	}
+	setSequence(root, "certs", dedupe(names))
+}
+
 // AddCertificates implements api.Entries.
 func (m *managedEntries) AddCertificates(ctx context.Context, partner string, uploads [][]byte, password string, replace bool, revision int64) ([]*x509.Certificate, int64, error) {
 	if m.inFile(store.EntryPartner, partner) {
 		return nil, 0, api.ErrManagedInFile
 	}
-	var certs []*x509.Certificate
-	for i, up := range uploads {
-		cs, err := config.ParseCertificates(up, password)
-		if err != nil {
-			return nil, 0, &api.InputError{Msg: fmt.Sprintf("upload %d: %v", i+1, err)}
-		}
-		certs = append(certs, cs...)
+	certs, err := uploadedCertificates(uploads, password)
+	if err != nil {
+		return nil, 0, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -347,17 +385,7 @@ func (m *managedEntries) AddCertificates(ctx context.Context, partner string, up
 		return nil, 0, err
 	}
 	material := maps.Clone(cur.Material)
-	var names []string
-	for _, c := range certs {
-		sum := sha256.Sum256(c.Raw)
-		name := "cert-" + hex.EncodeToString(sum[:8]) + ".pem"
-		material[name] = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
-		names = append(names, name)
-	}
-	if !replace {
-		names = append(sequenceValues(root, "certs"), names...)
-	}
-	setSequence(root, "certs", dedupe(names))
+	addCertificates(root, material, certs, replace)
 	text, err := encodeDocument(root)
 	if err != nil {
 		return nil, 0, err
@@ -454,15 +482,6 @@ func (m *managedEntries) SetIdentity(ctx context.Context, station string, id api
 	}
 	rev, err := m.write(ctx, e, cur == nil)
 	return append([]*x509.Certificate{cert}, chain...), rev, cur == nil, err
-}
-
-// documentFromJSON turns an entry's JSON into the YAML the file would hold.
-func documentFromJSON(doc []byte) (string, error) {
-	root, err := parseDocument(string(doc))
-	if err != nil {
-		return "", &api.InputError{Msg: err.Error()}
-	}
-	return encodeDocument(root)
 }
 
 // parseDocument reads one entry's YAML (or JSON) as a mapping node.

@@ -58,11 +58,11 @@ func newExpiryWatch(cfg *config.Config, n *notify.Notifier, log *slog.Logger) *e
 	return &expiryWatch{
 		certs:   cfg.Certificates(),
 		changed: make(chan struct{}, 1),
-		window: cfg.Notify.CertExpiryWarning,
-		path:   filepath.Join(cfg.DataDir, expiryStateFile),
-		now:    time.Now,
-		notify: n.Notify,
-		log:    log,
+		window:  cfg.Notify.CertExpiryWarning,
+		path:    filepath.Join(cfg.DataDir, expiryStateFile),
+		now:     time.Now,
+		notify:  n.Notify,
+		log:     log,
 	}
 }
 

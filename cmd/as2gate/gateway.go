@@ -41,14 +41,14 @@ type Gateway struct {
 	// entryPoll is how often the change counter of the entries kept in the database is
 	// read, to apply another node's change.
 	entryPoll time.Duration
-	backend  *inbound.Backend
-	notifier *notify.Notifier
-	expiry   *expiryWatch
-	as2Srv   *http.Server
-	adminSrv *http.Server
-	as2Ln    net.Listener
-	adminLn  net.Listener
-	token    string // a generated API token, printed at start
+	backend   *inbound.Backend
+	notifier  *notify.Notifier
+	expiry    *expiryWatch
+	as2Srv    *http.Server
+	adminSrv  *http.Server
+	as2Ln     net.Listener
+	adminLn   net.Listener
+	token     string // a generated API token, printed at start
 	// adminPassword is the password of the console's first user when this start created it,
 	// printed once by serve; "" otherwise.
 	adminPassword string

@@ -26,11 +26,8 @@ import (
 // revision, a name taken, a station partners still use) are 409, store.ErrNotFound 404, a
 // *config.ValidationError 422 with its problems, an *InputError 400.
 type Entries interface {
-	// Put creates (create) or replaces the entry of kind ("partner", "station", "profile")
-	// and name with doc, the JSON of one item of the file's list, using the file's key
-	// names. revision is the entry's revision the change was made from (0: the current
-	// one). It returns the entry's new revision.
-	Put(ctx context.Context, kind, name string, doc []byte, create bool, revision int64) (int64, error)
+	// Put creates or replaces an entry as c says. It returns the entry's new revision.
+	Put(ctx context.Context, c EntryChange) (int64, error)
 	// Delete removes the entry.
 	Delete(ctx context.Context, kind, name string, revision int64) error
 	// AddCertificates adds certificates (each upload PEM, DER or PKCS#12, opened with
@@ -40,6 +37,21 @@ type Entries interface {
 	// SetIdentity sets a station's signing and decryption identity, creating the station
 	// when it does not exist (created). It returns the certificate and its chain.
 	SetIdentity(ctx context.Context, station string, id IdentityUpload, revision int64) (certs []*x509.Certificate, rev int64, created bool, err error)
+}
+
+// EntryChange is a new or replaced entry.
+type EntryChange struct {
+	Kind string // "partner", "station" or "profile"
+	Name string
+	// Document is the JSON of one item of the file's list, with the file's key names.
+	Document []byte
+	// Certificates are uploads (PEM, DER or PKCS#12 opened with Password) added to a
+	// partner's certs, so that a partner is created with its certificate in one step.
+	Certificates [][]byte
+	Password     string
+	Create       bool
+	// Revision is the entry's revision the change was made from (0: the current one).
+	Revision int64
 }
 
 // IdentityUpload is a station identity as uploaded: a PKCS#12 file, or a certificate and a
@@ -156,17 +168,26 @@ func (a *API) createEntry(k entryKind) http.HandlerFunc {
 		if !a.entries(w) {
 			return
 		}
-		obj, body, err := readEntry(w, r)
+		change := EntryChange{Kind: k.kind, Create: true}
+		var (
+			obj map[string]json.RawMessage
+			err error
+		)
+		if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == "multipart/form-data" && k == partnerKind {
+			obj, change, err = readEntryForm(w, r, change)
+		} else {
+			obj, change.Document, err = readEntry(w, r)
+		}
 		if err != nil {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		var name string
-		if raw, ok := obj[k.nameKey]; !ok || json.Unmarshal(raw, &name) != nil || strings.TrimSpace(name) == "" {
+		if raw, ok := obj[k.nameKey]; !ok || json.Unmarshal(raw, &change.Name) != nil || strings.TrimSpace(change.Name) == "" {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("%s: required, a string naming the %s", k.nameKey, k.what))
 			return
 		}
-		rev, err := a.cfg.Entries.Put(r.Context(), k.kind, name, body, true, 0)
+		name := change.Name
+		rev, err := a.cfg.Entries.Put(r.Context(), change)
 		if err != nil {
 			writeEntryError(w, k.what, name, err)
 			return
@@ -199,7 +220,7 @@ func (a *API) putEntry(k entryKind) http.HandlerFunc {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("%s in the body is %s, the path names %q: an entry is renamed by deleting it and creating the new one", k.nameKey, raw, name))
 			return
 		}
-		newRev, err := a.cfg.Entries.Put(r.Context(), k.kind, name, body, false, rev)
+		newRev, err := a.cfg.Entries.Put(r.Context(), EntryChange{Kind: k.kind, Name: name, Document: body, Revision: rev})
 		if err != nil {
 			writeEntryError(w, k.what, name, err)
 			return
@@ -263,6 +284,25 @@ func find[T any](ctx context.Context, read func(context.Context) ([]T, error), m
 		}
 	}
 	return nil, store.ErrNotFound
+}
+
+// readEntryForm reads a partner created with its certificates: the form field entry holds
+// the JSON, the file fields the certificates, password opens a PKCS#12 file.
+func readEntryForm(w http.ResponseWriter, r *http.Request, c EntryChange) (map[string]json.RawMessage, EntryChange, error) {
+	files, values, err := uploadedFiles(w, r, "file")
+	if err != nil {
+		return nil, c, err
+	}
+	doc := []byte(values["entry"])
+	if len(bytes.TrimSpace(doc)) == 0 {
+		return nil, c, errors.New("entry: required, the partner as a JSON object with the configuration file's keys")
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(doc, &obj); err != nil || obj == nil {
+		return nil, c, fmt.Errorf("entry is not a JSON object: %v", err)
+	}
+	c.Document, c.Certificates, c.Password = doc, files["file"], values["password"]
+	return obj, c, nil
 }
 
 // uploadedFiles reads the files of a multipart form, or the body itself when it is not a

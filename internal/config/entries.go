@@ -134,7 +134,7 @@ func renameKey(key string, renames map[string]string) string {
 }
 
 // decodeEntry decodes one list item as the file's loader does: unknown keys and values of
-// the wrong type are problems under key.
+// the wrong type are problems under key. It reports whether the item could be decoded.
 func decodeEntry(doc []byte, out any, key string, ps *problems) bool {
 	var root yaml.Node
 	if err := yaml.Unmarshal(doc, &root); err != nil {
@@ -161,7 +161,9 @@ func decodeEntry(doc []byte, out any, key string, ps *problems) bool {
 		ps.add(key, "%s", strings.TrimPrefix(err.Error(), "yaml: "))
 		return false
 	}
-	return len(w.problems) == 0
+	// What the walker reported is out of the tree: the rest is checked as usual, so that
+	// every problem is reported at once.
+	return true
 }
 
 // clone copies what validate writes to, so that validating the copy does not touch a

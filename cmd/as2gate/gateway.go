@@ -147,8 +147,8 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 			return g.worker.Submit(ctx, g.partners, s)
 		},
 		SendChoices: g.partners.sendChoices, SpoolDir: g.spoolDir(),
-		Partners: consolePartners{g.partners},
-		Secure:   cfg.TLS.Admin != nil && cfg.TLS.Admin.Certificate != nil, Log: log.With("component", "web"),
+		Partners: consolePartners{g.partners}, Entries: consoleEntries{g.entries},
+		Secure: cfg.TLS.Admin != nil && cfg.TLS.Admin.Certificate != nil, Log: log.With("component", "web"),
 	})
 	if err != nil {
 		return nil, err

@@ -129,6 +129,12 @@ func (m *managedEntries) effective(entries []*store.ConfigEntry, root string, li
 		revs[entryID(e.Kind, e.Name)] = e.Revision
 	}
 	if live {
+		// Folders of a check a crash interrupted hold nothing in use.
+		if stale, _ := filepath.Glob(filepath.Join(root, ".check-*")); len(stale) > 0 {
+			for _, d := range stale {
+				os.RemoveAll(d)
+			}
+		}
 		for _, kind := range []string{store.EntryPartner, store.EntryStation, store.EntryProfile} {
 			dirs, _ := filepath.Glob(filepath.Join(root, kind+"s", "*"))
 			for _, d := range dirs {
@@ -284,6 +290,7 @@ func (m *managedEntries) Put(ctx context.Context, c api.EntryChange) (int64, err
 		}
 		material = maps.Clone(cur.Material)
 		e.Revision = cur.Revision
+		keepUploaded(root, cur.Document, kind)
 	}
 	if len(added) > 0 {
 		addCertificates(root, material, added, false)
@@ -331,6 +338,29 @@ func (m *managedEntries) Delete(ctx context.Context, kind, name string, revision
 	return m.change(ctx, kind, name, nil, func(*store.ConfigEntry) error {
 		return m.store.DeleteConfigEntry(ctx, kind, name, revision)
 	})
+}
+
+// keepUploaded carries the keys that name uploaded files from the current document into a
+// replacement that leaves them out: a client that never saw the file names (the API does not
+// show them) keeps a partner's certificates and a station's identity by not mentioning
+// them. An explicit value, "certs: []" included, replaces them.
+func keepUploaded(root *yaml.Node, current, kind string) {
+	old, err := parseDocument(current)
+	if err != nil {
+		return
+	}
+	keys := []string{"certs"}
+	if kind == store.EntryStation {
+		keys = []string{"cert", "key", "key_password_file"}
+	}
+	for _, k := range keys {
+		if findKey(root, k) >= 0 {
+			continue
+		}
+		if i := findKey(old, k); i >= 0 {
+			root.Content = append(root.Content, old.Content[i], old.Content[i+1])
+		}
+	}
 }
 
 // uploadedCertificates reads certificate uploads; a bad one is the client's error.

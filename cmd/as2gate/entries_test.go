@@ -323,7 +323,10 @@ func TestEntriesAPI(t *testing.T) {
 	code, body = n.call("PUT", "/api/v1/partners/P1", []byte(`{"station": "GW", "url": "not a url"}`), js)
 	expect(t, "invalid update", code, body, http.StatusUnprocessableEntity, "partners[P1].url")
 	code, body = n.call("PUT", "/api/v1/partners/P1", []byte(upd), js, "If-Match", `"4"`)
-	expect(t, "update", code, body, http.StatusOK, `"url": "https://p1-new.example/as2"`, `"revision": 5`, `"certificates": []`)
+	expect(t, "update keeping the certificates", code, body, http.StatusOK, `"url": "https://p1-new.example/as2"`, `"revision": 5`, "CN=P1-CERT", "CN=P1-DER", "CN=P1-P12")
+	dropCerts := strings.Replace(upd, `"mdn": "none"`, `"mdn": "none", "certs": []`, 1)
+	code, body = n.call("PUT", "/api/v1/partners/P1", []byte(dropCerts), js, "If-Match", `"5"`)
+	expect(t, "update dropping the certificates", code, body, http.StatusOK, `"revision": 6`, `"certificates": []`)
 	if entries, _ := os.ReadDir(managed); len(entries) != 0 {
 		t.Errorf("certificates the new document does not name are still kept: %v", entries)
 	}
@@ -470,5 +473,48 @@ func TestEntriesOtherNode(t *testing.T) {
 	<-done
 	if b.reg.current().cfg.Partner("P") != nil {
 		t.Error("the other node still has the deleted partner")
+	}
+}
+
+// TestEntriesExpiryWatch shows a certificate uploaded at run time reaching the expiry
+// watch, which is woken to check it at once.
+func TestEntriesExpiryWatch(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	gw := cmstest.New(t, "GW", nil)
+	cert, key := gw.WriteFiles(t, dir, "gw")
+	path := filepath.Join(dir, "as2gate.yaml")
+	os.WriteFile(path, []byte(fmt.Sprintf("data_dir: %s\nstations: [{as2_id: GW, key: %s, cert: %s}]\n", filepath.Join(dir, "data"), key, cert)), 0o600)
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(t.Context(), filepath.Join(dir, "as2gate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	w := &expiryWatch{certs: cfg.Certificates(), changed: make(chan struct{}, 1)}
+	m := newManagedEntries(cfg, st, newPartners(cfg, t.TempDir(), nil), slog.New(slog.DiscardHandler), func(c *config.Config) { w.setCertificates(c.Certificates()) })
+	if err := m.load(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	<-w.changed
+	pc := cmstest.New(t, "EXPIRING", nil)
+	doc := []byte(`{"as2_id": "P", "url": "https://p.example/as2"}`)
+	if _, err := m.Put(t.Context(), api.EntryChange{Kind: store.EntryPartner, Name: "P", Document: doc, Certificates: [][]byte{pc.CertPEM()}, Create: true}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-w.changed:
+	default:
+		t.Fatal("the expiry watch was not woken by the change")
+	}
+	var found bool
+	for _, nc := range w.certList() {
+		found = found || nc.Owner == "partner P" && nc.Certificate.Equal(pc.Certificate)
+	}
+	if !found {
+		t.Errorf("the watched certificates lack the new partner's: %+v", w.certList())
 	}
 }

@@ -315,7 +315,8 @@ func uploadedFiles(w http.ResponseWriter, r *http.Request, fields ...string) (ma
 		if err != nil {
 			return nil, nil, fmt.Errorf("reading the body: %v", err)
 		}
-		return map[string][][]byte{"": {body}}, map[string]string{"password": r.URL.Query().Get("password")}, nil
+		// A password never travels in the URL: a file that needs one comes in a form.
+		return map[string][][]byte{"": {body}}, map[string]string{}, nil
 	}
 	if err := r.ParseMultipartForm(maxCertificateUpload); err != nil {
 		return nil, nil, fmt.Errorf("reading the form: %v", err)

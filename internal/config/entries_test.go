@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding/pem"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -134,5 +135,32 @@ func TestParseUploads(t *testing.T) {
 	otherKey, _ := os.ReadFile(f.pkcs8("other.key", other.key))
 	if _, _, err := ParseIdentity(pemCert, otherKey, "", false); err == nil || !strings.Contains(err.Error(), "does not belong") {
 		t.Errorf("mismatched key: %v", err)
+	}
+}
+
+// BenchmarkWithEntries measures a change's validation: the file and 200 partner entries,
+// each with a certificate file, checked together.
+func BenchmarkWithEntries(b *testing.B) {
+	f := newFiles(b)
+	st := newIdentity(b, "GATEWAY", 0, time.Time{}, time.Time{})
+	pt := newIdentity(b, "PARTNER", 1, time.Time{}, time.Time{})
+	f.certs("gw.pem", st.cert)
+	f.pkcs8("gw.key", st.key)
+	f.certs("entries/p.pem", pt.cert)
+	base, err := f.load("data_dir: data\nstations: [{as2_id: GATEWAY, cert: gw.pem, key: gw.key}]\n")
+	if err != nil {
+		b.Fatal(err)
+	}
+	entries := make([]Entry, 200)
+	for i := range entries {
+		name := fmt.Sprintf("P%03d", i)
+		entries[i] = Entry{Kind: EntryPartner, Name: name, Dir: f.path("entries"),
+			Document: []byte("url: https://" + name + ".example/as2\ncerts: [p.pem]\nheaders: {X-Partner: " + name + "}\n")}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := base.WithEntries(entries); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -518,3 +518,87 @@ func TestEntriesExpiryWatch(t *testing.T) {
 		t.Errorf("the watched certificates lack the new partner's: %+v", w.certList())
 	}
 }
+
+// TestRegistryKeepsClients shows which partners keep their HTTP clients (and pooled
+// connections) when the configuration is swapped: those whose agreement did not change.
+func TestRegistryKeepsClients(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	gw := cmstest.New(t, "GW", nil)
+	cert, key := gw.WriteFiles(t, dir, "gw")
+	path := filepath.Join(dir, "as2gate.yaml")
+	os.WriteFile(path, []byte(fmt.Sprintf("data_dir: %s\nstations: [{as2_id: GW, key: %s, cert: %s}]\n"+
+		"partners: [{as2_id: FILEP, url: \"https://f.example/as2\", sign: none, encrypt: none, mdn: none}]\n", filepath.Join(dir, "data"), key, cert)), 0o600)
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry := func(url string) config.Entry {
+		return config.Entry{Kind: config.EntryPartner, Name: "DBP", Document: []byte("url: " + url + "\nsign: none\nencrypt: none\nmdn: none\n")}
+	}
+	c1, err := cfg.WithEntries([]config.Entry{entry("https://a.example/as2")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPartners(cfg, t.TempDir(), nil)
+	p.swap(c1, map[string]int64{"partner/DBP": 1})
+	r1 := p.current()
+	c2, err := cfg.WithEntries([]config.Entry{entry("https://b.example/as2")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.swap(c2, map[string]int64{"partner/DBP": 2})
+	r2 := p.current()
+	if r2.clients["FILEP"] != r1.clients["FILEP"] {
+		t.Error("a file partner got a new client although nothing changed")
+	}
+	if r2.clients["DBP"] == r1.clients["DBP"] || r2.clients["DBP"] == nil {
+		t.Error("a partner at a new revision kept its old client")
+	}
+	if route, err := p.Route(t.Context(), "DBP"); err != nil || route.URL != "https://b.example/as2" {
+		t.Errorf("route after the swap: %+v, %v", route, err)
+	}
+	p.swap(c2, map[string]int64{"partner/DBP": 2})
+	if p.current().clients["DBP"] != r2.clients["DBP"] {
+		t.Error("the same revision got a new client")
+	}
+	p.swap(cfg, map[string]int64{})
+	if _, err := p.Route(t.Context(), "DBP"); err == nil {
+		t.Error("a removed partner still routes")
+	}
+}
+
+// TestEntriesInvalidAtStart shows a start refused, with the entry's key path, when the
+// file no longer fits an entry kept in the database.
+func TestEntriesInvalidAtStart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	gw := cmstest.New(t, "GW", nil)
+	cert, key := gw.WriteFiles(t, dir, "gw")
+	data := filepath.Join(dir, "data")
+	os.MkdirAll(data, 0o750)
+	st, err := sqlite.Open(t.Context(), filepath.Join(data, "as2gate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.CreateConfigEntry(t.Context(), &store.ConfigEntry{Kind: store.EntryPartner, Name: "ORPHAN",
+		Document: "as2_id: ORPHAN\nstation: GONE\nurl: https://o.example/as2\nsign: none\nencrypt: none\nmdn: none\n"})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "as2gate.yaml")
+	os.WriteFile(path, []byte(fmt.Sprintf("data_dir: %s\nlisten: {as2: \"127.0.0.1:0\", admin: \"127.0.0.1:0\"}\nstations: [{as2_id: GW, key: %s, cert: %s}]\n", data, key, cert)), 0o600)
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gwy, err := Open(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	if err == nil {
+		gwy.Close()
+		t.Fatal("the gateway started with an entry its file makes invalid")
+	}
+	if !strings.Contains(err.Error(), `partners[ORPHAN].station: "GONE" is not a station's AS2 id`) {
+		t.Errorf("start refused with %v", err)
+	}
+}

@@ -57,9 +57,10 @@ type Gateway struct {
 // Open wires cfg (already validated) and binds both listeners.
 func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway, err error) {
 	g = &Gateway{cfg: cfg, log: log}
+	opened := g // the error returns set g to nil; what was opened is closed all the same
 	defer func() {
 		if err != nil {
-			g.Close()
+			opened.Close()
 		}
 	}()
 	for _, dir := range []string{cfg.DataDir, g.spoolDir()} {

@@ -142,7 +142,7 @@ func TestCLIPartners(t *testing.T) {
 	if len(lines) != 2 || !strings.HasPrefix(lines[0], "AS2 ID") {
 		t.Fatalf("partners list printed:\n%s", out)
 	}
-	days := api.NewCertificateInfo(cert, "", api.SourceConfig, time.Now()).DaysLeft
+	days := api.NewCertificateInfo(cert, "", api.SourceFile, time.Now()).DaysLeft
 	for _, want := range []string{"GW-B", pt.URL, "GW-A", "sha256/aes128-gcm", "async signed",
 		fmt.Sprintf("%s (%d days left)", cert.NotAfter.UTC().Format(time.DateOnly), days)} {
 		if !strings.Contains(lines[1], want) {
@@ -154,7 +154,7 @@ func TestCLIPartners(t *testing.T) {
 	if err != nil {
 		t.Fatalf("partners show: %v\n%s", err, out)
 	}
-	for _, want := range []string{`"as2_id": "GW-B"`, `"key_transport": "rsa-oaep-sha256"`, `"source": "config"`, fmt.Sprintf(`"days_left": %d`, days)} {
+	for _, want := range []string{`"as2_id": "GW-B"`, `"key_transport": "rsa-oaep-sha256"`, `"source": "file"`, fmt.Sprintf(`"days_left": %d`, days)} {
 		if !strings.Contains(out, want) {
 			t.Errorf("partners show lacks %s:\n%s", want, out)
 		}

@@ -56,11 +56,21 @@ func (c *apiClient) do(req *http.Request, out any) error {
 		return err
 	}
 	if resp.StatusCode >= 300 {
-		var e struct{ Error string }
+		var e struct {
+			Error    string
+			Problems []struct{ Key, Message string }
+		}
 		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			return fmt.Errorf("the gateway answered %s: %s", resp.Status, e.Error)
+			msg := e.Error
+			for _, p := range e.Problems {
+				msg += "\n  " + p.Key + ": " + p.Message
+			}
+			return fmt.Errorf("the gateway answered %s: %s", resp.Status, msg)
 		}
 		return fmt.Errorf("the gateway answered %s", resp.Status)
+	}
+	if out == nil || len(bytes.TrimSpace(body)) == 0 {
+		return nil
 	}
 	return json.Unmarshal(body, out)
 }
@@ -390,7 +400,7 @@ func (p *partnerView) expiry() string {
 }
 
 func partnersCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "partners", Short: "List and show the partners of a running gateway"}
+	cmd := &cobra.Command{Use: "partners", Short: "List, show, add and remove the partners of a running gateway"}
 	var lc apiClient
 	list := &cobra.Command{
 		Use:   "list",
@@ -434,6 +444,6 @@ func partnersCommand() *cobra.Command {
 		},
 	}
 	addClientFlags(show, &sc)
-	cmd.AddCommand(list, show)
+	cmd.AddCommand(list, show, partnersAddCommand(), partnersRemoveCommand())
 	return cmd
 }

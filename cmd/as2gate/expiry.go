@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/as2gate/as2gate/internal/config"
@@ -38,7 +39,11 @@ const maxExpiryState = 4 << 20
 // notification each time a certificate reaches a step (see notify.ExpiryEvents), once
 // per step across restarts.
 type expiryWatch struct {
+	mu    sync.Mutex
 	certs []config.NamedCertificate
+	// changed wakes run when setCertificates changed the list; nil in tests that drive
+	// check themselves.
+	changed chan struct{}
 	// window is notify.cert_expiry_warning: nothing is reported about a certificate with
 	// more time left. A window shorter than 30 days skips the steps before it; a longer one
 	// adds a first step when the certificate enters it.
@@ -51,12 +56,13 @@ type expiryWatch struct {
 
 func newExpiryWatch(cfg *config.Config, n *notify.Notifier, log *slog.Logger) *expiryWatch {
 	return &expiryWatch{
-		certs:  cfg.Certificates(),
-		window: cfg.Notify.CertExpiryWarning,
-		path:   filepath.Join(cfg.DataDir, expiryStateFile),
-		now:    time.Now,
-		notify: n.Notify,
-		log:    log,
+		certs:   cfg.Certificates(),
+		changed: make(chan struct{}, 1),
+		window:  cfg.Notify.CertExpiryWarning,
+		path:    filepath.Join(cfg.DataDir, expiryStateFile),
+		now:     time.Now,
+		notify:  n.Notify,
+		log:     log,
 	}
 }
 
@@ -70,7 +76,7 @@ type expiryState struct {
 // run warns about the certificates within the window, checks them at once and then every
 // expiryInterval until ctx ends. after makes the wait (time.After outside tests).
 func (w *expiryWatch) run(ctx context.Context, after func(time.Duration) <-chan time.Time) {
-	if len(w.certs) == 0 {
+	if len(w.certList()) == 0 && w.changed == nil {
 		return
 	}
 	w.warn(ctx)
@@ -82,7 +88,29 @@ func (w *expiryWatch) run(ctx context.Context, after func(time.Duration) <-chan 
 		case <-ctx.Done():
 			return
 		case <-after(expiryInterval):
+		case <-w.changed:
+			// A partner or station changed at run time: its certificates are checked now,
+			// not at the next daily check.
 		}
+	}
+}
+
+// certList returns the certificates watched now.
+func (w *expiryWatch) certList() []config.NamedCertificate {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.certs
+}
+
+// setCertificates replaces the watched certificates with those of the configuration now in
+// effect and has run check them at once.
+func (w *expiryWatch) setCertificates(certs []config.NamedCertificate) {
+	w.mu.Lock()
+	w.certs = certs
+	w.mu.Unlock()
+	select {
+	case w.changed <- struct{}{}:
+	default:
 	}
 }
 
@@ -91,7 +119,7 @@ func (w *expiryWatch) run(ctx context.Context, after func(time.Duration) <-chan 
 // looks first.
 func (w *expiryWatch) warn(ctx context.Context) {
 	now := w.now()
-	for _, nc := range w.certs {
+	for _, nc := range w.certList() {
 		left := nc.Certificate.NotAfter.Sub(now)
 		if left > w.window {
 			continue
@@ -125,8 +153,9 @@ func (w *expiryWatch) check(ctx context.Context) error {
 	}
 	// Forget certificates that left the configuration, so that the file stays as small as
 	// the configuration; one that comes back starts afresh.
-	configured := make(map[string]bool, len(w.certs))
-	for _, nc := range w.certs {
+	certs := w.certList()
+	configured := make(map[string]bool, len(certs))
+	for _, nc := range certs {
 		configured[fingerprint(nc.Certificate)] = true
 	}
 	for fp := range st.Notified {
@@ -146,7 +175,7 @@ func (w *expiryWatch) check(ctx context.Context) error {
 func (w *expiryWatch) due(now time.Time, notified map[string]int) []notify.Event {
 	var events []notify.Event
 	windowDays := int(w.window / (24 * time.Hour))
-	for _, nc := range w.certs {
+	for _, nc := range w.certList() {
 		cert := nc.Certificate
 		if cert.NotAfter.Sub(now) > w.window {
 			continue

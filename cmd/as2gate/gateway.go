@@ -37,14 +37,18 @@ type Gateway struct {
 	payloads payload.Store
 	worker   *outbound.Worker
 	partners *partners
-	backend  *inbound.Backend
-	notifier *notify.Notifier
-	expiry   *expiryWatch
-	as2Srv   *http.Server
-	adminSrv *http.Server
-	as2Ln    net.Listener
-	adminLn  net.Listener
-	token    string // a generated API token, printed at start
+	entries  *managedEntries
+	// entryPoll is how often the change counter of the entries kept in the database is
+	// read, to apply another node's change.
+	entryPoll time.Duration
+	backend   *inbound.Backend
+	notifier  *notify.Notifier
+	expiry    *expiryWatch
+	as2Srv    *http.Server
+	adminSrv  *http.Server
+	as2Ln     net.Listener
+	adminLn   net.Listener
+	token     string // a generated API token, printed at start
 	// adminPassword is the password of the console's first user when this start created it,
 	// printed once by serve; "" otherwise.
 	adminPassword string
@@ -53,9 +57,10 @@ type Gateway struct {
 // Open wires cfg (already validated) and binds both listeners.
 func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway, err error) {
 	g = &Gateway{cfg: cfg, log: log}
+	opened := g // the error returns set g to nil; what was opened is closed all the same
 	defer func() {
 		if err != nil {
-			g.Close()
+			opened.Close()
 		}
 	}()
 	for _, dir := range []string{cfg.DataDir, g.spoolDir()} {
@@ -88,10 +93,16 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 	}
 	g.expiry = newExpiryWatch(cfg, g.notifier, log.With("component", "expiry"))
 	g.partners = newPartners(cfg, g.spoolDir(), time.Now)
+	g.entries = newManagedEntries(cfg, g.store, g.partners, log.With("component", "config"), nil)
+	if err := g.entries.load(ctx); err != nil {
+		return nil, err
+	}
+	g.entries.applied = func(c *config.Config) { g.expiry.setCertificates(c.Certificates()) }
+	g.entryPoll = defaultEntryPoll
 	g.worker, err = outbound.New(outbound.Config{
 		Store: g.store, Payloads: g.payloads, Partners: g.partners,
 		Owner:       leaseOwner(cfg.DataDir),
-		Concurrency: cfg.Workers, PerPartner: cfg.Defaults.Concurrency, PartnerLimits: partnerLimits(cfg), Lease: cfg.Lease,
+		Concurrency: cfg.Workers, PerPartner: cfg.Defaults.Concurrency, PartnerLimits: g.partners.limits, Lease: cfg.Lease,
 		SpoolDir: g.spoolDir(), Log: log.With("component", "outbound"),
 		OnFailed: func(ctx context.Context, m *store.Message, f outbound.Failure) {
 			g.notifier.Notify(ctx, notify.MessageEvent(notify.MessageFailed, m, &store.Attempt{Class: f.Class, Code: f.Code, Error: f.Error, Action: f.Action}, time.Now()))
@@ -123,6 +134,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 		Actions:  outbound.NewActions(g.worker, g.partners),
 		Received: backend,
 		Partners: g.partners,
+		Entries:  g.entries,
 		Ready: func(ctx context.Context) error {
 			if err := g.store.Ping(ctx); err != nil {
 				return fmt.Errorf("database: %w", err)
@@ -136,8 +148,8 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 			return g.worker.Submit(ctx, g.partners, s)
 		},
 		SendChoices: g.partners.sendChoices, SpoolDir: g.spoolDir(),
-		Partners: consolePartners{g.partners},
-		Secure:   cfg.TLS.Admin != nil && cfg.TLS.Admin.Certificate != nil, Log: log.With("component", "web"),
+		Partners: consolePartners{g.partners}, Entries: consoleEntries{g.entries},
+		Secure: cfg.TLS.Admin != nil && cfg.TLS.Admin.Certificate != nil, Log: log.With("component", "web"),
 	})
 	if err != nil {
 		return nil, err
@@ -158,6 +170,10 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 	}
 	return g, nil
 }
+
+// defaultEntryPoll is how often a node looks for another node's change of the partners,
+// stations and profiles kept in the database: a few seconds, one small query each.
+const defaultEntryPoll = 5 * time.Second
 
 // adminHandler serves the admin listener: the API and the health endpoints under their own
 // paths, the console at every other path.
@@ -228,6 +244,14 @@ func (g *Gateway) Run(ctx context.Context) error {
 		defer close(workerDone)
 		g.worker.Run(workerCtx)
 	}()
+	pollCtx, stopPoll := context.WithCancel(ctx)
+	pollDone := make(chan struct{})
+	go func() {
+		defer close(pollDone)
+		t := time.NewTicker(g.entryPoll)
+		defer t.Stop()
+		g.entries.poll(pollCtx, t.C)
+	}()
 	expiryCtx, stopExpiry := context.WithCancel(ctx)
 	expiryDone := make(chan struct{})
 	go func() {
@@ -245,6 +269,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.adminSrv.Shutdown(shutdownCtx)
 	stopWorker()
 	<-workerDone
+	stopPoll()
+	<-pollDone
 	stopExpiry()
 	<-expiryDone // it must not notify after the notifier is closed
 	wg.Wait()

@@ -122,8 +122,8 @@ func serve(ctx context.Context, cfg *config.Config, out io.Writer) error {
 			fmt.Fprintf(out, "  API token          in %s/api-token\n", cfg.KeysDir())
 		}
 	}
-	if len(cfg.Partners) == 0 {
-		fmt.Fprintln(out, "  no partners yet: add them to as2gate.yaml (see the README) and restart")
+	if len(g.partners.current().cfg.Partners) == 0 {
+		fmt.Fprintln(out, "  no partners yet: add them in the console, with `as2gate partners add`, or in as2gate.yaml (see the README)")
 	}
 	log.Info("gateway started", "as2", g.AS2Addr().String(), "admin", g.AdminAddr().String())
 	err = g.Run(ctx)

@@ -8,20 +8,23 @@ import (
 
 	"github.com/as2gate/as2gate/internal/api"
 	"github.com/as2gate/as2gate/internal/config"
+	"github.com/as2gate/as2gate/internal/store"
 )
 
 // PartnerSettings implements api.Partners: the configured partners without their secrets.
 func (p *partners) PartnerSettings(_ context.Context) ([]api.PartnerSettings, error) {
 	now := p.now()
-	out := make([]api.PartnerSettings, 0, len(p.cfg.Partners))
-	for _, pt := range p.cfg.Partners {
+	r := p.current()
+	out := make([]api.PartnerSettings, 0, len(r.cfg.Partners))
+	for _, pt := range r.cfg.Partners {
+		source, rev := r.source(store.EntryPartner, pt.AS2ID)
 		s := api.PartnerSettings{
 			AS2ID: pt.AS2ID, URL: pt.URL, Station: pt.Station,
 			Sign: "none", PSS: pt.PSS, Encrypt: "none", KeyTransport: pt.KeyTransport.String(),
 			Compress: pt.Compress.String(), MDN: pt.MDN.String(), MDNSigned: pt.MDNSigned,
 			MaxSize: pt.MaxSize, Concurrency: pt.Concurrency, MDNPolicy: pt.MDNPolicy,
 			Headers: []string{}, Auth: "none", Certificates: []api.CertificateInfo{},
-			Source: api.SourceConfig,
+			Source: source, Revision: rev,
 		}
 		if pt.Sign != 0 {
 			// The configuration spelling ("sha256"), not the micalg one ("sha-256").
@@ -46,7 +49,7 @@ func (p *partners) PartnerSettings(_ context.Context) ([]api.PartnerSettings, er
 			s.Auth = "bearer"
 		}
 		for _, c := range pt.Certificates {
-			s.Certificates = append(s.Certificates, api.NewCertificateInfo(c, "", api.SourceConfig, now))
+			s.Certificates = append(s.Certificates, api.NewCertificateInfo(c, "", source, now))
 		}
 		out = append(out, s)
 	}
@@ -67,12 +70,14 @@ func retrySettings(r config.Retry) api.RetrySettings {
 // StationSettings implements api.Partners: the stations' certificates, never their keys.
 func (p *partners) StationSettings(_ context.Context) ([]api.StationSettings, error) {
 	now := p.now()
-	out := make([]api.StationSettings, 0, len(p.cfg.Stations))
-	for _, st := range p.cfg.Stations {
-		s := api.StationSettings{AS2ID: st.AS2ID, Certificates: []api.CertificateInfo{}, Source: api.SourceConfig}
+	r := p.current()
+	out := make([]api.StationSettings, 0, len(r.cfg.Stations))
+	for _, st := range r.cfg.Stations {
+		source, rev := r.source(store.EntryStation, st.AS2ID)
+		s := api.StationSettings{AS2ID: st.AS2ID, Certificates: []api.CertificateInfo{}, Source: source, Revision: rev}
 		add := func(c *x509.Certificate, use string) {
 			if c != nil {
-				s.Certificates = append(s.Certificates, api.NewCertificateInfo(c, use, api.SourceConfig, now))
+				s.Certificates = append(s.Certificates, api.NewCertificateInfo(c, use, source, now))
 			}
 		}
 		add(st.Certificate, "signing")
@@ -90,6 +95,23 @@ func (p *partners) StationSettings(_ context.Context) ([]api.StationSettings, er
 				}
 			}
 		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// ProfileSettings implements api.Partners: the send profiles with the names of their
+// headers (values may be credentials).
+func (p *partners) ProfileSettings(_ context.Context) ([]api.ProfileSettings, error) {
+	r := p.current()
+	out := make([]api.ProfileSettings, 0, len(r.cfg.Profiles))
+	for _, pr := range r.cfg.Profiles {
+		source, rev := r.source(store.EntryProfile, pr.Name)
+		s := api.ProfileSettings{Name: pr.Name, Headers: []string{}, Source: source, Revision: rev}
+		for name := range pr.Header {
+			s.Headers = append(s.Headers, name)
+		}
+		slices.Sort(s.Headers)
 		out = append(out, s)
 	}
 	return out, nil

@@ -21,7 +21,7 @@ func (c consolePartners) PartnerSettings(ctx context.Context) ([]web.PartnerSett
 	for _, p := range ps {
 		out = append(out, web.PartnerSettings{
 			AS2ID: p.AS2ID, URL: p.URL, Station: p.Station, Sign: p.Sign, Encrypt: p.Encrypt, MDN: p.MDN,
-			Certificates: webCertificates(p.Certificates),
+			Certificates: webCertificates(p.Certificates), Source: p.Source, Revision: p.Revision,
 		})
 	}
 	return out, nil
@@ -35,7 +35,7 @@ func (c consolePartners) StationSettings(ctx context.Context) ([]web.StationSett
 	}
 	out := make([]web.StationSettings, 0, len(ss))
 	for _, s := range ss {
-		out = append(out, web.StationSettings{AS2ID: s.AS2ID, Certificates: webCertificates(s.Certificates)})
+		out = append(out, web.StationSettings{AS2ID: s.AS2ID, Certificates: webCertificates(s.Certificates), Source: s.Source, Revision: s.Revision})
 	}
 	return out, nil
 }

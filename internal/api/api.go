@@ -40,6 +40,9 @@ type Config struct {
 	// Partners shows the configured partners and stations; without it their routes answer
 	// 501.
 	Partners Partners
+	// Entries changes the partners, stations and profiles kept in the database; without it
+	// the routes that change them answer 501.
+	Entries Entries
 	// Tokens are the accepted bearer tokens.
 	Tokens []string
 	// Ready reports whether the database and payload store answer, for /readyz.
@@ -106,6 +109,20 @@ func (a *API) routes() []route {
 		{"GET", "/api/v1/partners/{as2_id}", a.auth(a.getPartner)},
 		{"GET", "/api/v1/stations", a.auth(a.listStations)},
 		{"GET", "/api/v1/stations/{as2_id}", a.auth(a.getStation)},
+		// Partners, stations and send profiles changed at run time (entries.go).
+		{"POST", "/api/v1/partners", a.auth(a.createEntry(partnerKind))},
+		{"PUT", "/api/v1/partners/{as2_id}", a.auth(a.putEntry(partnerKind))},
+		{"DELETE", "/api/v1/partners/{as2_id}", a.auth(a.deleteEntry(partnerKind))},
+		{"POST", "/api/v1/partners/{as2_id}/certificates", a.auth(a.uploadCertificates)},
+		{"POST", "/api/v1/stations", a.auth(a.createEntry(stationKind))},
+		{"PUT", "/api/v1/stations/{as2_id}", a.auth(a.putEntry(stationKind))},
+		{"DELETE", "/api/v1/stations/{as2_id}", a.auth(a.deleteEntry(stationKind))},
+		{"POST", "/api/v1/stations/{as2_id}/identity", a.auth(a.uploadIdentity)},
+		{"GET", "/api/v1/profiles", a.auth(a.listProfiles)},
+		{"POST", "/api/v1/profiles", a.auth(a.createEntry(profileKind))},
+		{"GET", "/api/v1/profiles/{name}", a.auth(a.getProfile)},
+		{"PUT", "/api/v1/profiles/{name}", a.auth(a.putEntry(profileKind))},
+		{"DELETE", "/api/v1/profiles/{name}", a.auth(a.deleteEntry(profileKind))},
 	}
 }
 

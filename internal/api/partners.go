@@ -17,11 +17,16 @@ type Partners interface {
 	PartnerSettings(ctx context.Context) ([]PartnerSettings, error)
 	// StationSettings returns every station, in configuration order.
 	StationSettings(ctx context.Context) ([]StationSettings, error)
+	// ProfileSettings returns every send profile, in configuration order.
+	ProfileSettings(ctx context.Context) ([]ProfileSettings, error)
 }
 
-// SourceConfig marks an entry that comes from the configuration file: the API shows it and
-// does not change it.
-const SourceConfig = "config"
+// Where an entry comes from: the configuration file (the API shows it and does not change
+// it), or the database (managed at run time through the API, the CLI and the console).
+const (
+	SourceFile     = "file"
+	SourceDatabase = "database"
+)
 
 // PartnerSettings is a partner and our agreement with it as the API shows them. It carries
 // no secret: of the custom headers only the names, of the authentication only its kind.
@@ -60,6 +65,8 @@ type PartnerSettings struct {
 	Auth         string            `json:"auth"`
 	Certificates []CertificateInfo `json:"certificates"`
 	Source       string            `json:"source"`
+	// Revision is the revision of a database entry, for If-Match; 0 for a file entry.
+	Revision int64 `json:"revision,omitempty"`
 }
 
 // RetrySettings is one retry policy as the API shows it.
@@ -79,6 +86,15 @@ type StationSettings struct {
 	// came with it, then those of previous keys, then the TLS client certificate.
 	Certificates []CertificateInfo `json:"certificates"`
 	Source       string            `json:"source"`
+	Revision     int64             `json:"revision,omitempty"`
+}
+
+// ProfileSettings is a send profile as the API shows it: the names of its headers only.
+type ProfileSettings struct {
+	Name     string   `json:"name"`
+	Headers  []string `json:"headers"`
+	Source   string   `json:"source"`
+	Revision int64    `json:"revision,omitempty"`
 }
 
 // Duration is a time.Duration that reads "30s" in JSON, the spelling of the configuration.

@@ -29,6 +29,10 @@ func (f *fakePartners) StationSettings(context.Context) ([]StationSettings, erro
 	return f.stations, f.err
 }
 
+func (f *fakePartners) ProfileSettings(context.Context) ([]ProfileSettings, error) {
+	return nil, f.err
+}
+
 func newPartnersFixture(t *testing.T, src Partners) *fixture {
 	t.Helper()
 	cfg := Config{Tokens: []string{token}}
@@ -48,14 +52,14 @@ func TestPartnersAndStations(t *testing.T) {
 		AS2ID: "PARTNERX", URL: "https://as2.partner.example/as2", Station: "GW", Sign: "sha256",
 		Encrypt: "aes256-cbc", KeyTransport: "rsa-pkcs1v15", Compress: "none", MDN: "sync", MDNSigned: true,
 		Headers: []string{"X-Api-Key"}, Auth: "basic",
-		Certificates: []CertificateInfo{NewCertificateInfo(id.Certificate, "", SourceConfig, now)},
-		Source:       SourceConfig,
+		Certificates: []CertificateInfo{NewCertificateInfo(id.Certificate, "", SourceFile, now)},
+		Source:       SourceFile,
 	}
 	px.Timeouts.Connect = Duration(30 * time.Second)
 	px.Retry.Failed = RetrySettings{Enabled: true, Strategy: "exponential", Attempts: 10, Initial: Duration(30 * time.Second)}
 	src := &fakePartners{
 		partners: []PartnerSettings{px},
-		stations: []StationSettings{{AS2ID: "GW", Certificates: []CertificateInfo{NewCertificateInfo(id.Certificate, "signing", SourceConfig, now)}, Source: SourceConfig}},
+		stations: []StationSettings{{AS2ID: "GW", Certificates: []CertificateInfo{NewCertificateInfo(id.Certificate, "signing", SourceFile, now)}, Source: SourceFile}},
 	}
 	f := newPartnersFixture(t, src)
 	sum := sha256.Sum256(id.Certificate.Raw)
@@ -71,7 +75,7 @@ func TestPartnersAndStations(t *testing.T) {
 	}
 	for key, want := range map[string]any{
 		"as2_id": "PARTNERX", "url": "https://as2.partner.example/as2", "station": "GW", "sign": "sha256",
-		"encrypt": "aes256-cbc", "mdn_signed": true, "auth": "basic", "source": "config",
+		"encrypt": "aes256-cbc", "mdn_signed": true, "auth": "basic", "source": "file",
 	} {
 		if p[key] != want {
 			t.Errorf("partner %s = %v, want %v", key, p[key], want)
@@ -93,7 +97,7 @@ func TestPartnersAndStations(t *testing.T) {
 	c := certs[0].(map[string]any)
 	for key, want := range map[string]any{
 		"subject": id.Certificate.Subject.String(), "serial": hex.EncodeToString(id.Certificate.SerialNumber.Bytes()),
-		"days_left": 30.0, "sha256": hex.EncodeToString(sum[:]), "source": "config",
+		"days_left": 30.0, "sha256": hex.EncodeToString(sum[:]), "source": "file",
 		"not_after": id.Certificate.NotAfter.UTC().Format(time.RFC3339),
 	} {
 		if c[key] != want {
@@ -160,7 +164,7 @@ func TestNewCertificateInfoDaysLeft(t *testing.T) {
 		{"a day after expiry", now.Add(11 * 24 * time.Hour), -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := NewCertificateInfo(id.Certificate, "", SourceConfig, tc.at).DaysLeft; got != tc.want {
+			if got := NewCertificateInfo(id.Certificate, "", SourceFile, tc.at).DaysLeft; got != tc.want {
 				t.Fatalf("days left = %d, want %d", got, tc.want)
 			}
 		})

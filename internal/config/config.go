@@ -89,6 +89,10 @@ type Config struct {
 	Partners []*Partner
 	// Profiles are the send profiles a submission may name (profiles).
 	Profiles []*Profile
+
+	// defaultsRequire is the defaults block's require as the file wrote it: a partner added
+	// later (WithEntries) derives its own require from it as a partner of the file does.
+	defaultsRequire *rawRequire
 }
 
 // Listen holds the listener addresses (listen).

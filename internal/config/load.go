@@ -531,55 +531,65 @@ func (c *Config) apply(raw *rawConfig, dir string, ps *problems) {
 	}
 	c.Defaults.deriveRequire(defReq, nil)
 
+	c.defaultsRequire = defReq
 	for _, rs := range raw.Stations {
-		if rs == nil {
-			rs = &rawStation{} // an empty item: its problems are reported under its index
-		}
-		s := &Station{
-			AS2ID:              rs.AS2ID,
-			Identity:           Identity{CertFile: abs(rs.Cert), KeyFile: abs(rs.Key), KeyPasswordFile: abs(rs.KeyPasswordFile)},
-			TLSCertFile:        abs(rs.TLSCert),
-			TLSKeyFile:         abs(rs.TLSKey),
-			TLSKeyPasswordFile: abs(rs.TLSKeyPasswordFile),
-		}
-		for _, p := range rs.PreviousKeys {
-			if p == nil {
-				p = &rawIdentity{}
-			}
-			s.Previous = append(s.Previous, Identity{CertFile: abs(p.Cert), KeyFile: abs(p.Key), KeyPasswordFile: abs(p.KeyPasswordFile)})
-		}
-		c.Stations = append(c.Stations, s)
+		c.Stations = append(c.Stations, stationOf(rs, abs))
 	}
-
 	for i, rp := range raw.Partners {
-		if rp == nil {
-			rp = &rawPartner{}
-		}
-		key := keyf("partners[%d]", i)
-		p := &Partner{
-			AS2ID:    rp.AS2ID,
-			Station:  rp.Station,
-			URL:      rp.URL,
-			Settings: c.Defaults,
-		}
-		for _, f := range values(rp.Certs) {
-			p.CertFiles = append(p.CertFiles, abs(f))
-		}
-		p.Header = headerOf(rp.Headers)
-		if a := rp.Auth; a != nil {
-			p.Auth.BearerFile = abs(a.BearerFile)
-			if a.Basic != nil {
-				p.Auth.Basic = &BasicAuth{User: a.Basic.User, PasswordFile: abs(a.Basic.PasswordFile)}
-			}
-		}
-		if rp.TLS != nil {
-			p.TLS.CAFile = abs(rp.TLS.CA)
-		}
-		p.Settings.apply(&rp.rawSettings, key, ps)
-		p.Settings.deriveRequire(rp.Require, defReq)
-		c.Partners = append(c.Partners, p)
+		c.Partners = append(c.Partners, c.partnerOf(rp, keyf("partners[%d]", i), abs, ps))
 	}
 	c.applyProfiles(raw.Profiles)
+}
+
+// stationOf turns a stations item into a Station; abs resolves its file names.
+func stationOf(rs *rawStation, abs func(string) string) *Station {
+	if rs == nil {
+		rs = &rawStation{} // an empty item: its problems are reported under its index
+	}
+	s := &Station{
+		AS2ID:              rs.AS2ID,
+		Identity:           Identity{CertFile: abs(rs.Cert), KeyFile: abs(rs.Key), KeyPasswordFile: abs(rs.KeyPasswordFile)},
+		TLSCertFile:        abs(rs.TLSCert),
+		TLSKeyFile:         abs(rs.TLSKey),
+		TLSKeyPasswordFile: abs(rs.TLSKeyPasswordFile),
+	}
+	for _, p := range rs.PreviousKeys {
+		if p == nil {
+			p = &rawIdentity{}
+		}
+		s.Previous = append(s.Previous, Identity{CertFile: abs(p.Cert), KeyFile: abs(p.Key), KeyPasswordFile: abs(p.KeyPasswordFile)})
+	}
+	return s
+}
+
+// partnerOf turns a partners item into a Partner over c.Defaults; problems are recorded
+// under key, and abs resolves its file names.
+func (c *Config) partnerOf(rp *rawPartner, key string, abs func(string) string, ps *problems) *Partner {
+	if rp == nil {
+		rp = &rawPartner{}
+	}
+	p := &Partner{
+		AS2ID:    rp.AS2ID,
+		Station:  rp.Station,
+		URL:      rp.URL,
+		Settings: c.Defaults,
+	}
+	for _, f := range values(rp.Certs) {
+		p.CertFiles = append(p.CertFiles, abs(f))
+	}
+	p.Header = headerOf(rp.Headers)
+	if a := rp.Auth; a != nil {
+		p.Auth.BearerFile = abs(a.BearerFile)
+		if a.Basic != nil {
+			p.Auth.Basic = &BasicAuth{User: a.Basic.User, PasswordFile: abs(a.Basic.PasswordFile)}
+		}
+	}
+	if rp.TLS != nil {
+		p.TLS.CAFile = abs(rp.TLS.CA)
+	}
+	p.Settings.apply(&rp.rawSettings, key, ps)
+	p.Settings.deriveRequire(rp.Require, c.defaultsRequire)
+	return p
 }
 
 // values returns the strings of a list, null items as "".

@@ -66,8 +66,10 @@ type Config struct {
 	Concurrency int
 	// PerPartner bounds the rows of one partner in flight; default 4.
 	PerPartner int
-	// PartnerLimits overrides PerPartner for the partners it names (their concurrency).
-	PartnerLimits map[string]int
+	// PartnerLimits returns the limits that override PerPartner for the partners they name
+	// (their concurrency). It is asked at each claim, so that a partner added or changed at
+	// run time gets its own limit at once; nil means none.
+	PartnerLimits func() map[string]int
 	// Lease is how long a claim holds; it must exceed the longest transmission. Default 10m.
 	Lease time.Duration
 	// Poll is the fallback wait when nothing wakes the worker; default 1m. Timers (retries,
@@ -192,7 +194,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		if free := w.cfg.Concurrency - len(slots); free > 0 {
 			claimedAt := w.cfg.Now()
 			rows, err := w.cfg.Store.Claim(ctx, store.ClaimRequest{
-				Now: claimedAt, Owner: w.cfg.Owner, Lease: w.cfg.Lease, Limit: free, PerPartner: w.cfg.PerPartner, PartnerLimits: w.cfg.PartnerLimits,
+				Now: claimedAt, Owner: w.cfg.Owner, Lease: w.cfg.Lease, Limit: free, PerPartner: w.cfg.PerPartner, PartnerLimits: w.partnerLimits(),
 			})
 			switch {
 			case err != nil && ctx.Err() == nil:
@@ -598,4 +600,11 @@ func mdnRecord(rc *as2.Receipt, h http.Header, micChecked bool, at time.Time) *s
 		rec.MIC = rc.MDN.ReceivedMIC.String()
 	}
 	return rec
+}
+
+func (w *Worker) partnerLimits() map[string]int {
+	if w.cfg.PartnerLimits == nil {
+		return nil
+	}
+	return w.cfg.PartnerLimits()
 }

@@ -286,6 +286,7 @@ type EventFilter struct {
 // Store is the gateway's persistent state. Every method is one transaction.
 type Store interface {
 	Users
+	ConfigEntries
 
 	// CreateMessage inserts m and sets m.ID, CreatedAt and UpdatedAt. With ev, the event is
 	// written in the same transaction, filled in as for an Outcome (its MessageRow set to

@@ -24,12 +24,16 @@ type PartnerSettings struct {
 	Encrypt      string // "none" or the cipher
 	MDN          string // "none", "sync" or "async"
 	Certificates []Certificate
+	Source       string // "file" (read-only here) or "database"
+	Revision     int64  // of a database entry
 }
 
 // StationSettings is what the partners page shows of one of our stations: never its keys.
 type StationSettings struct {
 	AS2ID        string
 	Certificates []Certificate
+	Source       string // "file" (read-only here) or "database"
+	Revision     int64  // of a database entry
 }
 
 // Certificate describes a certificate for an operator who must replace it in time.
@@ -52,8 +56,10 @@ const expiryWarning = 30
 type partnersView struct {
 	layout
 	Configured bool // false when the gateway has no partner source
+	CanEdit    bool // entries kept in the database may be changed here
 	Partners   []partnerRow
 	Stations   []stationRow
+	Notice     string // what the last change did
 }
 
 type partnerRow struct {
@@ -62,7 +68,7 @@ type partnerRow struct {
 }
 
 type stationRow struct {
-	AS2ID string
+	StationSettings
 	Certs []certRow
 }
 
@@ -75,7 +81,8 @@ type certRow struct {
 
 // partners serves GET /partners.
 func (c *Console) partners(w http.ResponseWriter, r *http.Request, s *session) {
-	v := partnersView{layout: layout{Title: "Partners", User: s.user}, Configured: c.cfg.Partners != nil}
+	v := partnersView{layout: layout{Title: "Partners", User: s.user}, Configured: c.cfg.Partners != nil, CanEdit: c.cfg.Entries != nil}
+	v.Notice = notice(r)
 	if v.Configured {
 		ps, err := c.cfg.Partners.PartnerSettings(r.Context())
 		if err != nil {
@@ -91,7 +98,7 @@ func (c *Console) partners(w http.ResponseWriter, r *http.Request, s *session) {
 			v.Partners = append(v.Partners, partnerRow{PartnerSettings: p, Certs: certRows(p.Certificates)})
 		}
 		for _, st := range ss {
-			v.Stations = append(v.Stations, stationRow{AS2ID: st.AS2ID, Certs: certRows(st.Certificates)})
+			v.Stations = append(v.Stations, stationRow{StationSettings: st, Certs: certRows(st.Certificates)})
 		}
 	}
 	c.render(w, http.StatusOK, "partners", v)

@@ -14,7 +14,7 @@ import (
 
 // pageNames are the pages; each is templates/<name>.html rendered inside templates/layout.html.
 var pageNames = []string{"login", "boxes", "message", "error", "compose",
-	"dashboard", "failures", "timeline", "partners", "account", "users"}
+	"dashboard", "failures", "timeline", "partners", "entry", "profiles", "account", "users"}
 
 // funcs are the helpers the templates call.
 var funcs = template.FuncMap{

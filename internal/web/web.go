@@ -71,6 +71,9 @@ type Config struct {
 	// Partners are the configured partners and stations for the partners page; nil shows
 	// that the gateway has none to show.
 	Partners Partners
+	// Entries changes the partners, stations and profiles kept in the database; nil shows
+	// them read-only.
+	Entries Entries
 	// Secure marks the session cookie Secure: set it when the admin listener serves TLS.
 	Secure bool
 	// SessionTTL is how long a session lasts; 0 means DefaultSessionTTL.
@@ -165,6 +168,7 @@ func (c *Console) Handler() http.Handler {
 	mux.Handle("GET /failures", c.auth(c.failures))
 	mux.Handle("GET /timeline", c.auth(c.timeline))
 	mux.Handle("GET /partners", c.auth(c.partners))
+	c.entryRoutes(mux)
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "This form came from another site and was refused (cross-origin request).", http.StatusForbidden)

@@ -57,7 +57,8 @@ func startPair(t *testing.T, a agreement) (*node, *node) {
 	return A, B
 }
 
-func startNode(t *testing.T, dir, id, cert, key, partner, partnerCert string, a agreement) *node {
+// startNode starts one gateway; extraYAML adds top-level settings.
+func startNode(t *testing.T, dir, id, cert, key, partner, partnerCert string, a agreement, extraYAML ...string) *node {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		t.Fatal(err)
@@ -86,6 +87,7 @@ partners:
     retry:
       failed: {strategy: exponential, attempts: 3, initial: 1s}
 `, filepath.Join(dir, "data"), id, key, cert, partner, id, partnerCert, a.sign, a.pss, a.encrypt, a.keyTransport, a.compress, a.mdn, a.mdnSigned)
+	yaml += strings.Join(extraYAML, "\n")
 	path := filepath.Join(dir, "as2gate.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)

@@ -75,7 +75,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 	if g.adminPassword, err = web.EnsureAdmin(ctx, g.store); err != nil {
 		return nil, err
 	}
-	if g.payloads, err = payload.OpenDir(filepath.Join(cfg.DataDir, "payloads")); err != nil {
+	if g.payloads, err = openPayloads(ctx, cfg, g.spoolDir()); err != nil {
 		return nil, err
 	}
 	nc, err := notifyConfig(cfg)
@@ -258,6 +258,9 @@ func (g *Gateway) AdminAddr() net.Addr { return g.adminLn.Addr() }
 
 // Close releases what Open acquired; Run's shutdown does not close the store.
 func (g *Gateway) Close() error {
+	if c, ok := g.payloads.(io.Closer); ok {
+		c.Close()
+	}
 	for _, c := range []io.Closer{g.as2Ln, g.adminLn} {
 		if c != nil {
 			c.Close()

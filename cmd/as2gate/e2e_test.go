@@ -60,6 +60,13 @@ func startPair(t *testing.T, a agreement) (*node, *node) {
 // startNode starts one gateway; extraYAML adds top-level settings.
 func startNode(t *testing.T, dir, id, cert, key, partner, partnerCert string, a agreement, extraYAML ...string) *node {
 	t.Helper()
+	return startNodeLog(t, nil, dir, id, cert, key, partner, partnerCert, a, extraYAML...)
+}
+
+// startNodeLog is startNode with the gateway logging to logger (nil: discarded, or warnings
+// to standard error with -v).
+func startNodeLog(t *testing.T, logger *slog.Logger, dir, id, cert, key, partner, partnerCert string, a agreement, extraYAML ...string) *node {
+	t.Helper()
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		t.Fatal(err)
 	}
@@ -107,6 +114,9 @@ partners:
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	if logger != nil {
+		log = logger
 	}
 	gw, err := Open(ctx, cfg, log)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -148,6 +149,12 @@ func OpenS3(ctx context.Context, raw, spoolDir string) (*S3, error) {
 	}
 	if err := os.MkdirAll(spoolDir, 0o750); err != nil {
 		return nil, fmt.Errorf("payload: creating %s: %w", spoolDir, err)
+	}
+	// A Put cut short by a crash leaves its spool file: nothing refers to it.
+	if leftovers, err := filepath.Glob(filepath.Join(spoolDir, ".s3put-*")); err == nil {
+		for _, f := range leftovers {
+			os.Remove(f)
+		}
 	}
 	b, err := (&s3blob.URLOpener{}).OpenBucketURL(ctx, u)
 	if err != nil {

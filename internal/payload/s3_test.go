@@ -2,6 +2,7 @@ package payload
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,6 +14,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -45,6 +47,12 @@ func TestMain(m *testing.M) {
 
 // childS3 starts the S3 server in a child process and returns the store's URL.
 func childS3(tb testing.TB) string {
+	url, _ := childS3Process(tb)
+	return url
+}
+
+// childS3Process is childS3 that also returns the child's process, to read its CPU time.
+func childS3Process(tb testing.TB) (string, *os.Process) {
 	tb.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childS3Env+"=big")
@@ -68,7 +76,45 @@ func childS3(tb testing.TB) string {
 	if err != nil {
 		tb.Fatalf("S3 child: %v", err)
 	}
-	return "s3://big?anonymous=true&region=us-east-1&endpoint=" + strings.TrimSpace(line)
+	return "s3://big?anonymous=true&region=us-east-1&endpoint=" + strings.TrimSpace(line), cmd.Process
+}
+
+// cpuTime returns the user and system CPU time of the process pid so far (Linux), or false.
+func cpuTime(pid int) (time.Duration, bool) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	// The fields after the command name, which is in parentheses and may hold spaces.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 13 {
+		return 0, false
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	const ticks = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / ticks, true
+}
+
+// reportCPU adds the CPU time per operation of this process (the store) and of the S3
+// server to a benchmark's figures, so that the throughput can be put down to either side.
+func reportCPU(b *testing.B, server *os.Process, run func()) {
+	selfBefore, ok1 := cpuTime(os.Getpid())
+	srvBefore, ok2 := cpuTime(server.Pid)
+	run()
+	selfAfter, ok3 := cpuTime(os.Getpid())
+	srvAfter, ok4 := cpuTime(server.Pid)
+	if ok1 && ok2 && ok3 && ok4 && b.N > 0 {
+		b.ReportMetric(float64((selfAfter-selfBefore).Milliseconds())/float64(b.N), "store-cpu-ms/op")
+		b.ReportMetric(float64((srvAfter-srvBefore).Milliseconds())/float64(b.N), "server-cpu-ms/op")
+	}
 }
 
 func TestS3PutSkipsStoredContent(t *testing.T) {
@@ -249,19 +295,21 @@ func (r *patternReader) Read(p []byte) (int, error) {
 // BenchmarkS3Put100MB and BenchmarkS3Open100MB measure the S3 store's throughput against an
 // S3 server in another process on loopback; BenchmarkDir… give the local folder's for scale.
 func BenchmarkS3Put100MB(b *testing.B) {
-	s, err := OpenS3(context.Background(), childS3(b), b.TempDir())
+	url, server := childS3Process(b)
+	s, err := OpenS3(context.Background(), url, b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}
-	benchPut(b, s)
+	reportCPU(b, server, func() { benchPut(b, s) })
 }
 
 func BenchmarkS3Open100MB(b *testing.B) {
-	s, err := OpenS3(context.Background(), childS3(b), b.TempDir())
+	url, server := childS3Process(b)
+	s, err := OpenS3(context.Background(), url, b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}
-	benchOpen(b, s)
+	benchOpen(b, s, func(loop func()) { reportCPU(b, server, loop) })
 }
 
 func BenchmarkDirPut100MB(b *testing.B) {
@@ -277,7 +325,7 @@ func BenchmarkDirOpen100MB(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	benchOpen(b, d)
+	benchOpen(b, d, func(loop func()) { loop() })
 }
 
 const benchSize = 100 << 20
@@ -292,20 +340,22 @@ func benchPut(b *testing.B, s Store) {
 	}
 }
 
-func benchOpen(b *testing.B, s Store) {
+func benchOpen(b *testing.B, s Store, around func(loop func())) {
 	key, _, err := s.Put(context.Background(), &patternReader{n: benchSize})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.SetBytes(benchSize)
-	for b.Loop() {
-		blob, err := s.Open(context.Background(), key)
-		if err != nil {
-			b.Fatal(err)
+	around(func() {
+		for b.Loop() {
+			blob, err := s.Open(context.Background(), key)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.Copy(io.Discard, io.NewSectionReader(blob, 0, blob.Size())); err != nil {
+				b.Fatal(err)
+			}
+			blob.Close()
 		}
-		if _, err := io.Copy(io.Discard, io.NewSectionReader(blob, 0, blob.Size())); err != nil {
-			b.Fatal(err)
-		}
-		blob.Close()
-	}
+	})
 }

@@ -29,10 +29,17 @@ const AttemptOK = "ok"
 // NoMetrics reports nothing.
 type NoMetrics struct{}
 
-func (NoMetrics) Attempt(class, code string)                       {}
-func (NoMetrics) Sent(submitted, at time.Time)                     {}
+// Attempt implements Metrics.
+func (NoMetrics) Attempt(class, code string) {}
+
+// Sent implements Metrics.
+func (NoMetrics) Sent(submitted, at time.Time) {}
+
+// MDNReceived implements Metrics.
 func (NoMetrics) MDNReceived(mode string, roundTrip time.Duration) {}
-func (NoMetrics) PayloadBytes(direction string, n int64)           {}
+
+// PayloadBytes implements Metrics.
+func (NoMetrics) PayloadBytes(direction string, n int64) {}
 
 // countAttempt reports the attempt of an outcome to Metrics.
 func (w *Worker) countAttempt(out store.Outcome) {

@@ -146,7 +146,8 @@ func TestS3PutSkipsStoredContent(t *testing.T) {
 	}
 }
 
-func TestS3PingUnwritable(t *testing.T) {
+// TestS3Unwritable checks Ping and Put against a bucket that does not exist.
+func TestS3Unwritable(t *testing.T) {
 	t.Parallel()
 	srv := payloadtest.Serve(t, "exists")
 	srv.Bucket = "missing"
@@ -157,6 +158,15 @@ func TestS3PingUnwritable(t *testing.T) {
 	defer s.Close()
 	if err := s.Ping(context.Background()); err == nil || !strings.Contains(err.Error(), "s3://missing") {
 		t.Fatalf("Ping of a missing bucket: %v", err)
+	}
+	// A Put that cannot upload fails, small or in parts, and leaves no spool file.
+	for _, size := range []int64{10, s3PartSize + 1} {
+		if _, _, err := s.Put(context.Background(), &patternReader{n: size}); err == nil {
+			t.Fatalf("Put of %d bytes into a missing bucket succeeded", size)
+		}
+	}
+	if left, _ := os.ReadDir(s.spool); len(left) != 0 {
+		t.Fatalf("spool folder holds %d files", len(left))
 	}
 }
 

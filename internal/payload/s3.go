@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -56,7 +57,12 @@ func CheckS3URL(raw string) error {
 func parseS3URL(raw string) (*url.URL, string, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, "", err
+		// Without the URL, which may hold a secret.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, "", fmt.Errorf("not a valid URL: %w", err)
 	}
 	if u.Scheme != s3blob.Scheme {
 		return nil, "", fmt.Errorf("%q: the scheme must be s3 (s3://bucket?endpoint=…&region=…)", redactURL(u))
@@ -80,7 +86,7 @@ func parseS3URL(raw string) (*url.URL, string, error) {
 			}
 		case "region", "profile", "ssetype", "kmskeyid", "role":
 		case "use_path_style", "disable_https", "accelerate", "dualstack", "fips", "hostname_immutable", "anonymous":
-			if !isBool(v[0]) {
+			if _, err := strconv.ParseBool(v[0]); err != nil {
 				return nil, "", fmt.Errorf("%s=%q must be true or false", k, v[0])
 			}
 		case "prefix":
@@ -109,7 +115,7 @@ func parseS3URL(raw string) (*url.URL, string, error) {
 		q.Set("use_path_style", "true")
 	}
 	// Third-party servers often reject the SDK's default trailing checksums and send none
-	// back; the content is checked against its SHA-256 key by whoever needs to anyway.
+	// back; the content stays checkable against its key, its SHA-256.
 	if q.Has("endpoint") && !q.Has("request_checksum_calculation") {
 		q.Set("request_checksum_calculation", "when_required")
 	}
@@ -120,14 +126,6 @@ func parseS3URL(raw string) (*url.URL, string, error) {
 	open.Path = ""
 	open.RawQuery = q.Encode()
 	return &open, prefix, nil
-}
-
-func isBool(s string) bool {
-	switch s {
-	case "true", "false", "1", "0", "TRUE", "FALSE", "True", "False", "t", "f", "T", "F":
-		return true
-	}
-	return false
 }
 
 func redactURL(u *url.URL) string {

@@ -57,7 +57,15 @@ func startPair(t *testing.T, a agreement) (*node, *node) {
 	return A, B
 }
 
-func startNode(t *testing.T, dir, id, cert, key, partner, partnerCert string, a agreement) *node {
+// startNode starts one gateway; extraYAML adds top-level settings.
+func startNode(t *testing.T, dir, id, cert, key, partner, partnerCert string, a agreement, extraYAML ...string) *node {
+	t.Helper()
+	return startNodeLog(t, nil, dir, id, cert, key, partner, partnerCert, a, extraYAML...)
+}
+
+// startNodeLog is startNode with the gateway logging to logger (nil: discarded, or warnings
+// to standard error with -v).
+func startNodeLog(t *testing.T, logger *slog.Logger, dir, id, cert, key, partner, partnerCert string, a agreement, extraYAML ...string) *node {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		t.Fatal(err)
@@ -86,6 +94,7 @@ partners:
     retry:
       failed: {strategy: exponential, attempts: 3, initial: 1s}
 `, filepath.Join(dir, "data"), id, key, cert, partner, id, partnerCert, a.sign, a.pss, a.encrypt, a.keyTransport, a.compress, a.mdn, a.mdnSigned)
+	yaml += strings.Join(extraYAML, "\n")
 	path := filepath.Join(dir, "as2gate.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -105,6 +114,9 @@ partners:
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	if logger != nil {
+		log = logger
 	}
 	gw, err := Open(ctx, cfg, log)
 	if err != nil {

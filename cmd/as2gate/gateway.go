@@ -20,6 +20,7 @@ import (
 	"github.com/as2gate/as2gate/internal/api"
 	"github.com/as2gate/as2gate/internal/config"
 	"github.com/as2gate/as2gate/internal/inbound"
+	"github.com/as2gate/as2gate/internal/metrics"
 	"github.com/as2gate/as2gate/internal/notify"
 	"github.com/as2gate/as2gate/internal/outbound"
 	"github.com/as2gate/as2gate/internal/payload"
@@ -35,6 +36,7 @@ type Gateway struct {
 	log      *slog.Logger
 	store    store.Store
 	payloads payload.Store
+	metrics  *metrics.Metrics
 	worker   *outbound.Worker
 	partners *partners
 	entries  *managedEntries
@@ -80,7 +82,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 	if g.adminPassword, err = web.EnsureAdmin(ctx, g.store); err != nil {
 		return nil, err
 	}
-	if g.payloads, err = payload.OpenDir(filepath.Join(cfg.DataDir, "payloads")); err != nil {
+	if g.payloads, err = openPayloads(ctx, cfg, g.spoolDir()); err != nil {
 		return nil, err
 	}
 	nc, err := notifyConfig(cfg)
@@ -99,11 +101,14 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 	}
 	g.entries.applied = func(c *config.Config) { g.expiry.setCertificates(c.Certificates()) }
 	g.entryPoll = defaultEntryPoll
+	if g.metrics, err = newMetrics(func() *config.Config { return g.partners.current().cfg }, g.store, log.With("component", "metrics")); err != nil {
+		return nil, err
+	}
 	g.worker, err = outbound.New(outbound.Config{
 		Store: g.store, Payloads: g.payloads, Partners: g.partners,
 		Owner:       leaseOwner(cfg.DataDir),
 		Concurrency: cfg.Workers, PerPartner: cfg.Defaults.Concurrency, PartnerLimits: g.partners.limits, Lease: cfg.Lease,
-		SpoolDir: g.spoolDir(), Log: log.With("component", "outbound"),
+		SpoolDir: g.spoolDir(), Log: log.With("component", "outbound"), Metrics: g.metrics,
 		OnFailed: func(ctx context.Context, m *store.Message, f outbound.Failure) {
 			g.notifier.Notify(ctx, notify.MessageEvent(notify.MessageFailed, m, &store.Attempt{Class: f.Class, Code: f.Code, Error: f.Error, Action: f.Action}, time.Now()))
 		},
@@ -114,7 +119,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 	backend, err := inbound.New(inbound.Config{
 		Store: g.store, Payloads: g.payloads, Agreements: g.partners,
 		DedupWindow: cfg.DedupWindow, AllowPrivateMDNURLs: cfg.AllowPrivateMDNURLs,
-		ReportingUA: "as2gate " + version, Wake: g.worker.Wake, Log: log.With("component", "inbound"),
+		ReportingUA: "as2gate " + version, Wake: g.worker.Wake, Log: log.With("component", "inbound"), Metrics: g.metrics,
 		OnMDNFailed: func(ctx context.Context, m *store.Message, a *store.Attempt) {
 			g.notifier.Notify(ctx, notify.MessageEvent(notify.MessageFailed, m, a, time.Now()))
 		},
@@ -161,7 +166,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 	// large message may take long; the handler bounds its size.
 	g.as2Srv = &http.Server{Handler: as2Handler, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	g.adminSrv = &http.Server{Handler: adminHandler(a.Handler(), console.Handler()), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	g.adminSrv = &http.Server{Handler: adminHandler(a.Handler(), console.Handler(), g.metrics.Handler(log.With("component", "metrics"))), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	if g.as2Ln, err = listen(cfg.Listen.AS2, cfg.TLS.AS2); err != nil {
 		return nil, fmt.Errorf("listen.as2: %w", err)
 	}
@@ -175,13 +180,17 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 // stations and profiles kept in the database: a few seconds, one small query each.
 const defaultEntryPoll = 5 * time.Second
 
-// adminHandler serves the admin listener: the API and the health endpoints under their own
-// paths, the console at every other path.
-func adminHandler(api, console http.Handler) http.Handler {
+// adminHandler serves the admin listener: the API, the health endpoints and the metrics
+// under their own paths, the console at every other path. /metrics asks for no token, as
+// /healthz and /readyz do not: Prometheus scrapes without credentials unless each target is
+// configured with them, the admin listener is on loopback unless configured otherwise, and
+// the figures hold no message content (partner AS2 ids and certificate subjects at most).
+func adminHandler(api, console, metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api)
 	mux.Handle("/healthz", api)
 	mux.Handle("/readyz", api)
+	mux.Handle("GET /metrics", metrics)
 	mux.Handle("/", console)
 	return mux
 }
@@ -284,6 +293,9 @@ func (g *Gateway) AdminAddr() net.Addr { return g.adminLn.Addr() }
 
 // Close releases what Open acquired; Run's shutdown does not close the store.
 func (g *Gateway) Close() error {
+	if c, ok := g.payloads.(io.Closer); ok {
+		c.Close()
+	}
 	for _, c := range []io.Closer{g.as2Ln, g.adminLn} {
 		if c != nil {
 			c.Close()

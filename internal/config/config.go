@@ -81,8 +81,12 @@ type Config struct {
 	// InboxDir receives inbound payloads in a folder per partner (inbox_dir); empty means
 	// DataDir/inbox. See Inbox.
 	InboxDir string
-	Log      Log
-	Notify   Notify
+	// PayloadStore is where payloads, wire messages and MDNs are kept (payload_store): empty
+	// for the folder DataDir/payloads, or an s3:// URL for an S3-compatible bucket that
+	// several gateways can share.
+	PayloadStore string
+	Log          Log
+	Notify       Notify
 	// Defaults are the partner settings a partner does not set itself (defaults).
 	Defaults Settings
 	Stations []*Station

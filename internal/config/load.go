@@ -37,6 +37,7 @@ type (
 		Workers             *int          `yaml:"workers"`
 		Lease               *string       `yaml:"lease"`
 		InboxDir            *string       `yaml:"inbox_dir"`
+		PayloadStore        *string       `yaml:"payload_store"`
 		Log                 *rawLog       `yaml:"log"`
 		Notify              *rawNotify    `yaml:"notify"`
 		Defaults            *rawSettings  `yaml:"defaults"`
@@ -497,6 +498,7 @@ func (c *Config) apply(raw *rawConfig, dir string, ps *problems) {
 	if raw.InboxDir != nil {
 		c.InboxDir = abs(*raw.InboxDir)
 	}
+	setString(&c.PayloadStore, raw.PayloadStore)
 	if raw.Log != nil {
 		if raw.Log.Format != nil {
 			c.Log.Format = strings.ToLower(strings.TrimSpace(*raw.Log.Format))

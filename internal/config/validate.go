@@ -13,6 +13,7 @@ import (
 
 	"github.com/as2gate/as2gate/as2"
 	"github.com/as2gate/as2gate/cms"
+	"github.com/as2gate/as2gate/internal/payload"
 )
 
 // Validate checks every setting of c and loads the files it names: station and listener
@@ -69,6 +70,13 @@ func (c *Config) validate(ps *problems) {
 	}
 	if c.Workers < 1 {
 		ps.add("workers", "%d: at least 1 is needed", c.Workers)
+	}
+	if c.PayloadStore != "" {
+		if !strings.HasPrefix(c.PayloadStore, "s3://") {
+			ps.add("payload_store", "%q is not an s3:// URL; leave payload_store out to keep payloads in data_dir/payloads", c.PayloadStore)
+		} else if err := payload.CheckS3URL(c.PayloadStore); err != nil {
+			ps.addErr("payload_store", err)
+		}
 	}
 	switch c.Log.Format {
 	case LogAuto, LogText, LogJSON:

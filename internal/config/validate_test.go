@@ -116,6 +116,9 @@ func TestValidateProblems(t *testing.T) {
 		// Top level.
 		{"data_dir empty", withTop("data_dir: ''"), "data_dir", "required"},
 		{"database", withTop("database: mysql://u:pw@db/as2"), "database", `"mysql://u:xxxxx@db/as2" is not sqlite or a postgres:// URL`},
+		{"payload_store scheme", withTop("payload_store: /var/lib/payloads"), "payload_store", `"/var/lib/payloads" is not an s3:// URL`},
+		{"payload_store parameter", withTop("payload_store: 's3://as2?endpoint=http://127.0.0.1:9000&regoin=x'"), "payload_store", `unknown parameter "regoin"`},
+		{"payload_store endpoint", withTop("payload_store: 's3://as2?endpoint=minio:9000'"), "payload_store", `endpoint "minio:9000" must be an http:// or https:// URL`},
 		{"listen not host:port", withTop("listen: {as2: '4080'}"), "listen.as2", `"4080" is not host:port`},
 		{"listen port", withTop("listen: {admin: '127.0.0.1:70000'}"), "listen.admin", "the port must be a number from 0 to 65535"},
 		{"listen twice", withTop("listen: {as2: ':9000', admin: ':9000'}"), "listen.admin", "need different addresses"},
@@ -269,6 +272,7 @@ func TestValidateAccepted(t *testing.T) {
 		{"plain partner without certificate", plainPartner("")},
 		{"http url with a tls ca", withPartner("tls: {ca: keys/px.crt}")},
 		{"postgres", withTop("database: 'postgres://as2:pw@db.example/as2gate?sslmode=verify-full'")},
+		{"s3 payload store", withTop("payload_store: 's3://as2gate-payloads?endpoint=https://minio.example:9000&region=eu-central-1&prefix=prod'")},
 		{"port 0 twice", withTop("listen: {as2: '127.0.0.1:0', admin: '127.0.0.1:0'}")},
 		{"ipv6 listener", withTop("listen: {as2: '[::1]:4080'}")},
 		{"station from PKCS#12", withStation("as2_id: GW, key: keys/gw.p12, key_password_file: secrets/pw")},

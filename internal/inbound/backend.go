@@ -73,6 +73,9 @@ type Config struct {
 	OnSuspended func(ctx context.Context, m *store.Message, reason string)
 	Now         func() time.Time
 	Log         *slog.Logger
+
+	// Metrics is told about received payloads and asynchronous MDNs; nil reports nothing.
+	Metrics outbound.Metrics
 }
 
 // Backend implements as2.Backend for the gateway.
@@ -100,6 +103,9 @@ func New(cfg Config) (*Backend, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = outbound.NoMetrics{}
+	}
 	return &Backend{cfg: cfg}, nil
 }
 
@@ -107,7 +113,7 @@ func New(cfg Config) (*Backend, error) {
 func (b *Backend) Agreement(ctx context.Context, req *as2.Request) (*as2.Agreement, error) {
 	ag, err := b.cfg.Agreements.Agreement(ctx, req.To, req.From)
 	if err != nil {
-		b.cfg.Log.Warn("refused a message from an unknown pair", "as2_from", req.From, "as2_to", req.To, "message_id", req.MessageID, "remote", req.RemoteAddr, "err", err)
+		b.cfg.Log.Warn("refused a message from an unknown pair", "partner", req.From, "as2_from", req.From, "as2_to", req.To, "message_id", req.MessageID, "remote", req.RemoteAddr, "err", err)
 		return nil, &as2.Refusal{Status: http.StatusForbidden, Reason: err.Error()}
 	}
 	return &as2.Agreement{Unpack: ag.Unpack, MaxSize: ag.MaxSize}, nil
@@ -243,6 +249,11 @@ func (b *Backend) Receive(ctx context.Context, req *as2.Request, wire *as2.Spool
 		}
 	} else {
 		log.Info("message received", "files", len(m.Files))
+		var size int64
+		for _, f := range m.Files {
+			size += f.Size
+		}
+		b.cfg.Metrics.PayloadBytes(store.Inbound, size)
 		b.deliver(ctx, ag, m, log)
 	}
 	return reply, nil
@@ -375,6 +386,15 @@ func (b *Backend) receiveMDN(ctx context.Context, req *as2.Request, ag *Agreemen
 		return nil, err
 	}
 	log.Info("asynchronous MDN matched", "disposition", rec.Disposition, "state", out.State)
+	// The row was last updated when the partner took the message (awaiting_mdn), or, when
+	// the MDN overtook the worker (sending), when the worker claimed it to send.
+	b.cfg.Metrics.MDNReceived("async", now.Sub(orig.UpdatedAt))
+	if out.Attempt != nil {
+		b.cfg.Metrics.Attempt(out.Attempt.Class, out.Attempt.Code)
+	}
+	if out.State == store.StateSent {
+		b.cfg.Metrics.Sent(orig.CreatedAt, now)
+	}
 	if out.State == store.StateFailed && b.cfg.OnMDNFailed != nil {
 		orig.State, orig.LastCode, orig.LastError = out.State, out.Attempt.Code, out.Attempt.Error
 		b.cfg.OnMDNFailed(ctx, orig, out.Attempt)

@@ -109,6 +109,7 @@ func (w *Worker) Submit(ctx context.Context, router Router, s Submission) (*stor
 	if err := w.cfg.Store.CreateMessage(ctx, m, ev); err != nil {
 		return nil, err
 	}
+	w.cfg.Metrics.PayloadBytes(store.Outbound, filesSize(m.Files))
 	w.Wake()
 	return m, nil
 }

@@ -81,6 +81,9 @@ type Config struct {
 	OnFailed func(ctx context.Context, m *store.Message, f Failure)
 	Now      func() time.Time
 	Log      *slog.Logger
+
+	// Metrics is told about attempts, sent messages and MDNs; nil reports nothing.
+	Metrics Metrics
 }
 
 // Worker is the send loop. Run it once; Wake it after a submission.
@@ -114,6 +117,9 @@ func New(cfg Config) (*Worker, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NoMetrics{}
 	}
 	return &Worker{cfg: cfg, wake: make(chan struct{}, 1)}, nil
 }
@@ -288,6 +294,9 @@ func (w *Worker) process(ctx context.Context, m *store.Message) {
 		log.Error("recording an attempt", "err", err)
 		return
 	}
+	// Counted before it is recorded: an asynchronous MDN may complete the row first, and
+	// the attempt was made either way.
+	w.countAttempt(out)
 	// An attempt that ended is recorded even when stopping began meanwhile: a message the
 	// partner acknowledged must not go back to the queue to be sent twice.
 	ctx = context.WithoutCancel(ctx)
@@ -306,6 +315,9 @@ func (w *Worker) process(ctx context.Context, m *store.Message) {
 		log.Info("attempt failed, will retry", "class", f.Class, "code", f.Code, "next_attempt", out.NextAttemptAt)
 	default:
 		log.Info("message "+out.State, "kind", m.Kind)
+	}
+	if out.State == store.StateSent && m.Kind == store.KindMessage {
+		w.cfg.Metrics.Sent(m.CreatedAt, w.cfg.Now())
 	}
 }
 
@@ -334,7 +346,11 @@ func (w *Worker) attempt(ctx context.Context, m *store.Message) (store.Outcome, 
 	}
 	defer release()
 	client := &as2.Client{HTTP: p.Client}
+	sendStart := w.cfg.Now()
 	resp, err := client.Send(ctx, m.URL, msg, &p.Send)
+	if resp != nil && resp.Receipt != nil {
+		w.cfg.Metrics.MDNReceived("sync", w.cfg.Now().Sub(sendStart))
+	}
 	if err != nil {
 		if interrupted(ctx) {
 			return store.Outcome{}, Failure{}, ctx.Err()
@@ -574,7 +590,7 @@ func (w *Worker) keepMDN(ctx context.Context, m *store.Message, rec *store.MDN, 
 	}
 	key, _, err := w.cfg.Payloads.Put(ctx, bytes.NewReader(resp.Body))
 	if err != nil {
-		w.cfg.Log.Error("keeping the bytes of a synchronous MDN", "message_id", m.MessageID, "err", err)
+		w.cfg.Log.Error("keeping the bytes of a synchronous MDN", "message_id", m.MessageID, "partner", m.Partner, "attempt", m.Attempts+1, "err", err)
 		return rec
 	}
 	var h strings.Builder

@@ -2,6 +2,9 @@
 // the hex SHA-256 of its content. A Put is durable (written, fsynced and renamed into place,
 // its folder fsynced) before it returns, so that a database row that names a key may be
 // committed after it. Content addressing makes a Put idempotent and the archive checkable.
+//
+// Dir keeps the content in a local folder, S3 in an S3-compatible bucket that several
+// gateways can share (through gocloud.dev/blob's S3 driver).
 package payload
 
 import (

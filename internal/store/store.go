@@ -283,6 +283,34 @@ type EventFilter struct {
 	Before   int64 // cursor: only events with a smaller ID
 }
 
+// Stats is a snapshot of the messages and the queue, for metrics.
+type Stats struct {
+	// Messages counts messages by direction and state: outbound rows of KindMessage and
+	// inbound rows (the asynchronous MDNs we owe are work in the queue, not messages).
+	// Combinations with no message are left out.
+	Messages []StateCount
+	// Queues has an entry for each partner with outbound rows (of either kind) in StateQueued
+	// or StateSending, ordered by partner.
+	Queues []PartnerQueue
+}
+
+// StateCount is the number of messages in one direction and state.
+type StateCount struct {
+	Direction string
+	State     string
+	Count     int64
+}
+
+// PartnerQueue is one partner's part of the send queue.
+type PartnerQueue struct {
+	Partner string
+	// Depth is the rows waiting to go out or going out: StateQueued and StateSending.
+	Depth int64
+	// OldestDue is the earliest NextAttemptAt of the partner's rows in StateQueued: how long
+	// the oldest has waited once it is in the past. Zero when all of them are being sent.
+	OldestDue time.Time
+}
+
 // Store is the gateway's persistent state. Every method is one transaction.
 type Store interface {
 	Users
@@ -376,6 +404,10 @@ type Store interface {
 	Timeline(ctx context.Context, f EventFilter) ([]*Event, error)
 	// Failures returns the failed attempts matching f across all messages, newest first.
 	Failures(ctx context.Context, f FailureFilter) ([]*Failure, error)
+
+	// Stats returns the counts of messages by direction and state and each partner's queue,
+	// read in one transaction.
+	Stats(ctx context.Context) (*Stats, error)
 
 	// Ping checks that the database answers (for /readyz).
 	Ping(ctx context.Context) error

@@ -69,6 +69,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Timeline", testTimeline},
 		{"Failures", testFailures},
 		{"Ping", testPing},
+		{"Stats", testStats},
 		{"Requeue", testRequeue},
 		{"RequeueConflicts", testRequeueConflicts},
 		{"Stop", testStop},

@@ -295,6 +295,9 @@ func (m *managedEntries) Put(ctx context.Context, c api.EntryChange) (int64, err
 	if len(added) > 0 {
 		addCertificates(root, material, added, false)
 	}
+	for name, data := range c.Files {
+		material[name] = data
+	}
 	if e.Document, err = encodeDocument(root); err != nil {
 		return 0, err
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -600,5 +601,48 @@ func TestEntriesInvalidAtStart(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), `partners[ORPHAN].station: "GONE" is not a station's AS2 id`) {
 		t.Errorf("start refused with %v", err)
+	}
+}
+
+// TestEntriesMaterial shows that an entry kept in the database names only files uploaded
+// with it: a path on the gateway's host is refused, and a password file sent in the form's
+// material field is used on the wire.
+func TestEntriesMaterial(t *testing.T) {
+	t.Parallel()
+	n, _ := apiNode(t)
+	auth := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		select {
+		case auth <- r.Header.Get("Authorization"):
+		default:
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+
+	hostPath := `{"as2_id": "P9", "station": "GW", "url": "https://p9.example/as2", "sign": "none", "encrypt": "none", "mdn": "none", "auth": {"bearer_file": "/etc/hostname"}}`
+	code, body := n.call("POST", "/api/v1/partners", []byte(hostPath), "application/json")
+	expect(t, "an entry naming a host file", code, body, http.StatusUnprocessableEntity, "names only files uploaded with it")
+
+	entry := fmt.Sprintf(`{"as2_id": "P9", "station": "GW", "url": "%s/as2", "sign": "none", "encrypt": "none", "mdn": "none", "auth": {"bearer_file": "p9.token"}}`, srv.URL)
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	mw.WriteField("entry", entry)
+	fw, _ := mw.CreateFormFile("material", "p9.token")
+	fw.Write([]byte("s3cret-token\n"))
+	mw.Close()
+	code, body = n.call("POST", "/api/v1/partners", buf.Bytes(), mw.FormDataContentType())
+	expect(t, "an entry with its password file", code, body, http.StatusCreated, `"source": "database"`)
+	if strings.Contains(string(body), "s3cret") {
+		t.Fatalf("the answer shows the token: %s", body)
+	}
+
+	s := n.submit("P9", map[string][]byte{"a.txt": []byte("hello")})
+	if got := n.await(s.ID, "sent", "failed"); got.State != "sent" {
+		t.Fatalf("message to P9: %+v", got)
+	}
+	if got := <-auth; got != "Bearer s3cret-token" {
+		t.Fatalf("Authorization on the wire: %q", got)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/as2gate/as2gate/internal/config"
 	"github.com/as2gate/as2gate/internal/store"
@@ -49,7 +50,10 @@ type EntryChange struct {
 	// partner's certs, so that a partner is created with its certificate in one step.
 	Certificates [][]byte
 	Password     string
-	Create       bool
+	// Files are other files the document names by file name (auth.basic.password_file,
+	// auth.bearer_file, tls.ca), uploaded in the form's material fields under that name.
+	Files  map[string][]byte
+	Create bool
 	// Revision is the entry's revision the change was made from (0: the current one).
 	Revision int64
 }
@@ -302,7 +306,45 @@ func readEntryForm(w http.ResponseWriter, r *http.Request, c EntryChange) (map[s
 		return nil, c, fmt.Errorf("entry is not a JSON object: %v", err)
 	}
 	c.Document, c.Certificates, c.Password = doc, files["file"], values["password"]
+	if c.Files, err = materialFiles(r); err != nil {
+		return nil, c, err
+	}
 	return obj, c, nil
+}
+
+// maxMaterialFiles bounds the files one entry form may carry besides its certificates.
+const maxMaterialFiles = 16
+
+// materialFiles reads the form's material fields: files the entry names by their file name,
+// such as a password file. The name must be a plain file name, the one the document uses.
+func materialFiles(r *http.Request) (map[string][]byte, error) {
+	if r.MultipartForm == nil || len(r.MultipartForm.File["material"]) == 0 {
+		return nil, nil
+	}
+	if n := len(r.MultipartForm.File["material"]); n > maxMaterialFiles {
+		return nil, fmt.Errorf("material: %d files, at most %d", n, maxMaterialFiles)
+	}
+	out := map[string][]byte{}
+	for _, fh := range r.MultipartForm.File["material"] {
+		name := fh.Filename
+		if name == "" || name == "." || name == ".." || strings.ContainsAny(name, `/\`) || strings.ContainsFunc(name, unicode.IsControl) {
+			return nil, fmt.Errorf("material %q: the part's file name must be the plain file name the entry names", name)
+		}
+		if _, dup := out[name]; dup {
+			return nil, fmt.Errorf("material %q: given twice", name)
+		}
+		f, err := fh.Open()
+		if err != nil {
+			return nil, fmt.Errorf("material %q: %v", name, err)
+		}
+		data, err := io.ReadAll(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("material %q: %v", name, err)
+		}
+		out[name] = data
+	}
+	return out, nil
 }
 
 // uploadedFiles reads the files of a multipart form, or the body itself when it is not a

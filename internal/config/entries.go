@@ -65,9 +65,16 @@ func (c *Config) WithEntries(entries []Entry) (*Config, error) {
 	renames := map[string]string{}
 	for _, e := range entries {
 		key := EntryKey(e.Kind, e.Name)
+		// An entry names only the files kept with it, by their plain names: a path would let
+		// whoever may change entries have the gateway read any file of its host (and send it
+		// to a partner URL of their choosing as a password).
 		abs := func(p string) string {
-			if p == "" || filepath.IsAbs(p) {
+			if p == "" {
 				return p
+			}
+			if p != filepath.Base(p) || p == "." || p == ".." || strings.Contains(p, `\`) {
+				ps.add(key, "%q: an entry kept in the database names only files uploaded with it, by their plain file name, not a path on the gateway's host", p)
+				return filepath.Join(e.Dir, filepath.Base(p))
 			}
 			return filepath.Join(e.Dir, p)
 		}

@@ -304,6 +304,25 @@ func TestBrowserConsole(t *testing.T) {
 	}
 	c.shot("failed-box")
 
+	// Left alone, a message to the unreachable partner is retried by its policy (here one
+	// retry, two seconds later) and then fails by itself, with the corrective action.
+	pt.Retry.Failed.Attempts, pt.Retry.Failed.Initial = 1, 2*time.Second
+	s3 := A.submit("GW-B", map[string][]byte{"po-850-3.edi": edi})
+	details3 := fmt.Sprintf("/messages/%d", s3.ID)
+	c.until(details3, "h1", `document.querySelector("dl.fields .state").textContent === "queued" && document.querySelector("li.attempt") !== null`)
+	c.shot("retrying-queued")
+	c.until(details3, "h1", `document.querySelector("dl.fields .state").textContent === "failed"`)
+	if n := eval[int](c, `document.querySelectorAll("li.attempt").length`); n != 2 {
+		t.Errorf("the message failed after %d attempts, want 2 (the first and one retry)", n)
+	}
+	attempts := c.text("main")
+	for _, want := range []string{"connect_refused", "What to do: Nothing accepted the connection"} {
+		if !strings.Contains(attempts, want) {
+			t.Errorf("the failed message's page lacks %q; it reads:\n%s", want, attempts)
+		}
+	}
+	c.shot("failed-by-policy")
+
 	// The partner is back: retry it from its details page.
 	pt.URL = good
 	c.open(details, "h1")
@@ -318,6 +337,14 @@ func TestBrowserConsole(t *testing.T) {
 		t.Fatalf("after the retry the message is %s (attempts %+v)", m.State, m.Attempts)
 	}
 	B.received(s2.MessageID)
+	// The message that failed by its policy goes too, once retried.
+	c.open(details3, "h1")
+	c.do("open the retry confirmation", chromedp.Click(chromedp.CSS(`details:has(form[action$="/retry"]) > summary`)),
+		chromedp.WaitVisible(chromedp.CSS(`form[action$="/retry"] button`)))
+	c.submitForm(`form[action$="/retry"] button`, `location.search.includes("done=retry")`)
+	if m := A.await(s3.ID, "sent", "failed"); m.State != "sent" {
+		t.Fatalf("after its retry the message that failed by policy is %s (attempts %+v)", m.State, m.Attempts)
+	}
 	c.until(details, "h1", `document.querySelector("dl.fields .state").textContent === "sent"`)
 	if mdn := c.text(`section[aria-labelledby="h-mdn"]`); !strings.Contains(mdn, "processed (positive)") {
 		t.Errorf("after the retry the MDN section reads:\n%s", mdn)

@@ -371,6 +371,21 @@ func TestBrowserConsole(t *testing.T) {
 	}
 	c.shot("bulk-deleted")
 
+	// The overview pages, each reached from the navigation.
+	for _, pg := range []struct{ path, sel, want string }{
+		{"/dashboard", "main h1", "GW-B"},
+		{"/failures", "main h1", "connect_refused"},
+		{"/timeline", "main h1", "attempt_failed"},
+		{"/partners", "main h1", "GW-B"},
+		{"/profiles", "main h1", "Send profiles"},
+	} {
+		c.do("open "+pg.path, chromedp.Click(chromedp.CSS(fmt.Sprintf(`nav a[href="%s"]`, pg.path))), chromedp.WaitVisible(chromedp.CSS(pg.sel)))
+		if got := c.text("main"); !strings.Contains(got, pg.want) {
+			t.Errorf("%s lacks %q; it reads:\n%s", pg.path, pg.want, got)
+		}
+		c.shot(strings.TrimPrefix(pg.path, "/"))
+	}
+
 	// The admin's own pages: users and roles, and the account with its sessions.
 	c.do("open the users page", chromedp.Click(chromedp.CSS(`nav a[href="/users"]`)), chromedp.WaitVisible(chromedp.CSS("table.users")))
 	c.shot("users")

@@ -116,7 +116,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 	}
 	a := api.New(api.Config{
 		Store: g.store, Payloads: g.payloads, Certificates: g.partners,
-		Tokens: cfg.APITokens, SpoolDir: g.spoolDir(), Log: log.With("component", "api"),
+		Tokens: cfg.APITokens, SpoolDir: g.spoolDir(), MaxUpload: maxUpload(cfg), Log: log.With("component", "api"),
 		Submit: func(ctx context.Context, s outbound.Submission) (*store.Message, error) {
 			return g.worker.Submit(ctx, g.partners, s)
 		},

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -73,6 +74,7 @@ func newIdentity(dir, id string) (*identity, error) {
 // partnerSpec is one partner in a gateway's configuration.
 type partnerSpec struct {
 	id, url, certPath string
+	concurrency       int // sends in flight to the partner; 0: the gateway's workers
 }
 
 // gateway is one `as2gate serve` process with its own folder, configuration and database.
@@ -154,7 +156,7 @@ partners:
     timeouts: {transmission: 30m}
     retry:
       failed: {strategy: fixed, interval: 1s, duration: 1m}
-`, p.id, g.station.id, p.url, p.certPath, g.workers)
+`, p.id, g.station.id, p.url, p.certPath, cmp.Or(p.concurrency, g.workers))
 	}
 	return b.String()
 }

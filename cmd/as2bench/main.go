@@ -62,7 +62,7 @@ func main() {
 	flag.IntVar(&o.receive, "receive", 4000, "requests replayed in the receiver run")
 	flag.IntVar(&o.receivers, "receive-concurrency", 12, "requests in flight at once in the receiver run")
 	flag.IntVar(&o.pickup, "pickup", 1000, "submissions in the pick-up latency run")
-	flag.Float64Var(&o.pickupRate, "pickup-rate", 100, "submissions per second in the pick-up latency run")
+	flag.Float64Var(&o.pickupRate, "pickup-rate", 20, "submissions per second in the pick-up latency run")
 	flag.StringVar(&big, "big", "100MB,1GB", "comma-separated sizes of the large-file runs (e.g. 100MB,1GB,4GB); empty skips them")
 	flag.IntVar(&o.workers, "workers", 32, "the gateways' workers setting (sends in flight)")
 	flag.StringVar(&o.libas2, "libas2", "", "folder of peer.js with node_modules (e.g. interop/libas2); empty skips the libas2 runs")

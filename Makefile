@@ -7,7 +7,7 @@ FUZZTIME ?= 30s
 BENCHTIME  ?= 1s
 BENCHCOUNT ?= 1
 
-.PHONY: run build test testdeps lint bench fuzz clean
+.PHONY: run build test testdeps lint bench bench-protocol fuzz clean
 
 ## run: build and start the gateway with its embedded defaults
 run: build
@@ -31,9 +31,16 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-## bench: the protocol benchmarks (allocations reported), a few minutes on two cores.
-## Compare runs with benchstat: make bench BENCHCOUNT=6 > new.txt
+## bench: two gateway processes on loopback: throughput, receiver, pick-up latency, large files
+## and, when `make testdeps` installed it, the libas2 peer. Sizes: make bench BENCHFLAGS='-big 100MB,1GB,4GB'
+LIBAS2_DIR := interop/libas2
+BENCHFLAGS ?=
 bench:
+	$(GO) run ./cmd/as2bench $(if $(wildcard $(LIBAS2_DIR)/node_modules/libas2),-libas2 $(LIBAS2_DIR)) $(BENCHFLAGS)
+
+## bench-protocol: the protocol benchmarks (allocations reported), a few minutes on two cores.
+## Compare runs with benchstat: make bench-protocol BENCHCOUNT=6 > new.txt
+bench-protocol:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) -timeout 60m ./cms ./as2
 
 ## fuzz: each fuzz target for FUZZTIME (go test runs one target at a time)

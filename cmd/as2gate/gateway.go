@@ -132,7 +132,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 	}
 	a := api.New(api.Config{
 		Store: g.store, Payloads: g.payloads, Certificates: g.partners,
-		Tokens: cfg.APITokens, SpoolDir: g.spoolDir(), Log: log.With("component", "api"),
+		Tokens: cfg.APITokens, SpoolDir: g.spoolDir(), MaxUpload: maxUpload(cfg), Log: log.With("component", "api"),
 		Submit: func(ctx context.Context, s outbound.Submission) (*store.Message, error) {
 			return g.worker.Submit(ctx, g.partners, s)
 		},
@@ -166,7 +166,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 	// large message may take long; the handler bounds its size.
 	g.as2Srv = &http.Server{Handler: as2Handler, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	g.adminSrv = &http.Server{Handler: adminHandler(a.Handler(), console.Handler(), g.metrics.Handler(log.With("component", "metrics"))), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	g.adminSrv = &http.Server{Handler: withPprof(adminHandler(a.Handler(), console.Handler(), g.metrics.Handler(log.With("component", "metrics")))), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	if g.as2Ln, err = listen(cfg.Listen.AS2, cfg.TLS.AS2); err != nil {
 		return nil, fmt.Errorf("listen.as2: %w", err)
 	}

@@ -111,12 +111,14 @@ func (b *Backend) deliverFile(ctx context.Context, dir string, f store.File, fal
 	}
 	ext := filepath.Ext(name)
 	stem := strings.TrimSuffix(name, ext)
-	for n := 1; n < 10000; n++ {
-		candidate := name
-		if n > 1 {
-			candidate = fmt.Sprintf("%s (%d)%s", stem, n, ext)
+	candidate := func(n int) string {
+		if n == 1 {
+			return filepath.Join(dir, name)
 		}
-		dst := filepath.Join(dir, candidate)
+		return filepath.Join(dir, fmt.Sprintf("%s (%d)%s", stem, n, ext))
+	}
+	for n := firstFree(candidate, maxNames); n < maxNames; n++ {
+		dst := candidate(n)
 		// A hard link fails if dst exists, unlike a rename: no overwrite even under a race.
 		if err := os.Link(tmp.Name(), dst); err == nil {
 			return dst, nil
@@ -125,6 +127,39 @@ func (b *Backend) deliverFile(ctx context.Context, dir string, f store.File, fal
 		}
 	}
 	return "", fmt.Errorf("inbound: no free name for %q in %s", name, dir)
+}
+
+// maxNames bounds the numbered names of one file name in one folder.
+const maxNames = 10000
+
+// firstFree returns where to start linking: the first of the numbered names that is free
+// when names are taken in order, as deliveries take them. It searches with stats, doubling
+// then halving, so that a partner that sends the same file name thousands of times costs
+// a few stats per delivery instead of one failed link per earlier file. A gap left by a
+// consumer that removed a file may be skipped rather than filled; no name is ever reused
+// while taken.
+// The links that follow check again, so a race only costs another try.
+func firstFree(candidate func(int) string, limit int) int {
+	taken := func(n int) bool {
+		_, err := os.Lstat(candidate(n))
+		return err == nil
+	}
+	if !taken(1) {
+		return 1
+	}
+	lo, hi := 1, 2 // lo is taken; hi is the first guess that may be free
+	for hi < limit && taken(hi) {
+		lo, hi = hi, min(hi*2, limit)
+	}
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		if taken(mid) {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return hi
 }
 
 // SafeName reduces a file name from a partner to a plain name in one folder: no directory

@@ -3,6 +3,8 @@ package inbound
 import (
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 
@@ -55,5 +57,37 @@ func TestLocalFault(t *testing.T) {
 		if got := localFault(tc.err); got != tc.want {
 			t.Errorf("localFault(%v) = %v, want %v", tc.err, got, tc.want)
 		}
+	}
+}
+
+// TestFirstFree finds the first free numbered name with a few stats; a consumer's gap may
+// be filled or skipped.
+func TestFirstFree(t *testing.T) {
+	dir := t.TempDir()
+	candidate := func(n int) string { return filepath.Join(dir, fmt.Sprintf("f%d", n)) }
+	take := func(ns ...int) {
+		for _, n := range ns {
+			if err := os.WriteFile(candidate(n), nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if got := firstFree(candidate, maxNames); got != 1 {
+		t.Fatalf("empty folder: %d, want 1", got)
+	}
+	for n := 1; n <= 37; n++ {
+		take(n)
+		if got := firstFree(candidate, maxNames); got != n+1 {
+			t.Fatalf("names 1..%d taken: %d, want %d", n, got, n+1)
+		}
+	}
+	if got := firstFree(candidate, 20); got != 20 {
+		t.Fatalf("every name below the limit taken: %d, want the limit", got)
+	}
+	if err := os.Remove(candidate(2)); err != nil {
+		t.Fatal(err)
+	}
+	if got := firstFree(candidate, maxNames); got != 38 && got != 2 {
+		t.Fatalf("gap at 2: %d, want 38 (past the gap) or 2", got)
 	}
 }

@@ -13,8 +13,10 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -281,6 +283,14 @@ func (w *Worker) process(ctx context.Context, m *store.Message) {
 	// this one still is: a send still running then is cut off, and counts as a read timeout.
 	attemptCtx, cancel := context.WithTimeoutCause(ctx, w.cfg.Lease-leaseMargin(w.cfg.Lease), errLeaseEnding)
 	defer cancel()
+	// The first attempt of a message notes when its request headers went out: the pick-up
+	// latency from submission to the wire, logged with the outcome.
+	var onWire atomic.Int64
+	if m.Attempts == 0 && m.Kind == store.KindMessage {
+		attemptCtx = httptrace.WithClientTrace(attemptCtx, &httptrace.ClientTrace{
+			WroteHeaders: func() { onWire.CompareAndSwap(0, w.cfg.Now().UnixNano()) },
+		})
+	}
 	out, f, err := w.attempt(attemptCtx, m)
 	if err != nil {
 		if errors.Is(context.Cause(ctx), errShutdown) {
@@ -313,6 +323,9 @@ func (w *Worker) process(ctx context.Context, m *store.Message) {
 		}
 	case out.Attempt != nil:
 		log.Info("attempt failed, will retry", "class", f.Class, "code", f.Code, "next_attempt", out.NextAttemptAt)
+	case onWire.Load() != 0:
+		pickup := time.Unix(0, onWire.Load()).Sub(m.CreatedAt)
+		log.Info("message "+out.State, "kind", m.Kind, "pickup_ms", float64(pickup.Microseconds())/1000)
 	default:
 		log.Info("message "+out.State, "kind", m.Kind)
 	}

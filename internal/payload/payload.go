@@ -79,7 +79,15 @@ func (d *Dir) Put(ctx context.Context, r io.Reader) (string, int64, error) {
 	defer os.Remove(tmp.Name()) // a no-op once renamed
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(tmp, h), contextReader{ctx, r})
+	key := hex.EncodeToString(h.Sum(nil))
+	dst := d.file(key)
 	if err == nil {
+		if _, serr := os.Stat(dst); serr == nil {
+			// The same content is already stored: the copy is dropped, so syncing it
+			// would only cost an fsync.
+			tmp.Close()
+			return key, n, nil
+		}
 		err = tmp.Sync()
 	}
 	if cerr := tmp.Close(); err == nil {
@@ -88,8 +96,6 @@ func (d *Dir) Put(ctx context.Context, r io.Reader) (string, int64, error) {
 	if err != nil {
 		return "", 0, fmt.Errorf("payload: writing: %w", err)
 	}
-	key := hex.EncodeToString(h.Sum(nil))
-	dst := d.file(key)
 	sub := filepath.Dir(dst)
 	if _, err := os.Stat(sub); errors.Is(err, os.ErrNotExist) {
 		if err := os.Mkdir(sub, 0o750); err != nil && !errors.Is(err, os.ErrExist) {

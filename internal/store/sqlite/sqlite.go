@@ -5,7 +5,9 @@
 // The database runs in WAL mode with synchronous=FULL, so a committed transaction survives a
 // power cut, and with foreign keys on. All writes go through one connection: SQLite admits one
 // writer at a time anyway, and funnelling them through a pool of one turns lock contention
-// into an orderly queue in the process instead of SQLITE_BUSY retries. Write transactions
+// into an orderly queue in the process instead of SQLITE_BUSY retries. The queue commits in
+// groups: the store methods waiting at one moment share a transaction, each in a savepoint
+// of its own, and so one fsync (see Store.write). Write transactions
 // start with BEGIN IMMEDIATE, so a transaction that reads and then writes (Claim, Finish)
 // holds the write lock from its first statement and cannot be overtaken by another process
 // that opened the same file. Reads use a separate pool of read-only connections, which WAL
@@ -21,6 +23,8 @@ import (
 	"io/fs"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -71,6 +75,14 @@ type Store struct {
 	w   *sql.DB // the one writer connection
 	r   *sql.DB // read-only connections
 	now func() time.Time
+
+	writes    chan *writeReq // units waiting for the committer
+	closing   chan struct{}  // closed by Close: the committer stops
+	committed chan struct{}  // closed when the committer has stopped
+	closeOnce sync.Once
+
+	queued  atomic.Int64 // callers handing a unit to the committer, for tests
+	commits atomic.Int64 // transactions committed, for tests
 }
 
 var _ store.Store = (*Store)(nil)
@@ -119,7 +131,9 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: opening %s for reading: %w", path, err)
 	}
-	return &Store{w: w, r: r, now: o.now}, nil
+	s := &Store{w: w, r: r, now: o.now, writes: make(chan *writeReq), closing: make(chan struct{}), committed: make(chan struct{})}
+	go s.commitLoop()
+	return s, nil
 }
 
 // dsn is the driver's connection string for path. The file: URI form keeps a path with '?'
@@ -175,22 +189,159 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close implements store.Store. The writer closes last so that its connection, the last one
 // to the file, checkpoints the WAL into the database.
 func (s *Store) Close() error {
+	s.closeOnce.Do(func() { close(s.closing) })
+	<-s.committed
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 
-// write runs fn in one write transaction and commits it when fn returns nil.
+// maxBatch bounds how many callers' transactions share one commit, so that a burst of writers
+// cannot hold the write lock for long against other processes on the same file.
+const maxBatch = 128
+
+// errClosed is the answer to a write after Close.
+var errClosed = errors.New("sqlite: store closed")
+
+// writeReq is one caller's transaction waiting for the committer.
+type writeReq struct {
+	ctx  context.Context
+	fn   func(tx *sql.Tx) error
+	done chan writeResult
+}
+
+type writeResult struct {
+	err   error
+	panic any // a panic of fn, raised again in the caller's goroutine
+}
+
+// write runs fn as one atomic unit of work and returns once it is durably committed, or with
+// fn's error and nothing of fn's work kept.
+//
+// Group commit: an fsync costs far more than the statements of a store method, so the
+// committer runs the units of every caller waiting at that moment inside one transaction,
+// each in its own savepoint, and commits them with a single fsync. A unit whose fn fails is
+// rolled back to its savepoint; the others commit. No caller returns before the commit that
+// holds its work is durable. When a statement interrupted by its caller's cancelled context
+// makes SQLite roll back the whole transaction, the units that had succeeded in it run again
+// in a new one, so fn may run more than once; store methods' fns only assign their results.
 func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
+	req := &writeReq{ctx: ctx, fn: fn, done: make(chan writeResult, 1)}
+	s.queued.Add(1)
+	select {
+	case s.writes <- req:
+		s.queued.Add(-1)
+	case <-s.closing:
+		s.queued.Add(-1)
+		return errClosed
+	case <-ctx.Done():
+		s.queued.Add(-1)
+		return ctx.Err()
 	}
-	if err := fn(tx); err != nil {
-		if rerr := ignoreDone(tx.Rollback()); rerr != nil {
-			return errors.Join(err, rerr)
+	// Once queued, the answer is awaited whatever ctx does: returning early could report a
+	// failure for work that then commits.
+	res := <-req.done
+	if res.panic != nil {
+		panic(res.panic)
+	}
+	return res.err
+}
+
+// commitLoop is the committer: it takes the queued units in batches until Close.
+func (s *Store) commitLoop() {
+	defer close(s.committed)
+	batch := make([]*writeReq, 0, maxBatch)
+	for {
+		select {
+		case req := <-s.writes:
+			batch = append(batch[:0], req)
+		case <-s.closing:
+			return
 		}
-		return err
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case req := <-s.writes:
+				batch = append(batch, req)
+			default:
+				break fill
+			}
+		}
+		s.commitBatch(batch)
+		clear(batch)
 	}
-	return tx.Commit()
+}
+
+// commitBatch commits batch in as few transactions as it takes and answers every caller.
+func (s *Store) commitBatch(batch []*writeReq) {
+	for len(batch) > 0 {
+		batch = s.commitOnce(batch)
+	}
+}
+
+// commitOnce runs the units of batch in one transaction and answers those it settled; it
+// returns the units to run again because the transaction was lost under them.
+func (s *Store) commitOnce(batch []*writeReq) (again []*writeReq) {
+	tx, err := s.w.BeginTx(context.Background(), nil)
+	if err != nil {
+		for _, r := range batch {
+			r.done <- writeResult{err: err}
+		}
+		return nil
+	}
+	var ok []*writeReq // units whose work is in tx, answered after the commit
+	for i, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.done <- writeResult{err: err}
+			continue
+		}
+		res, lost := s.unit(tx, r)
+		if res.err == nil && res.panic == nil {
+			ok = append(ok, r)
+			continue
+		}
+		r.done <- res
+		if lost {
+			// SQLite rolled the whole transaction back: the units before this one run
+			// again, the ones after it were not run yet.
+			ignoreDone(tx.Rollback())
+			return append(ok, batch[i+1:]...)
+		}
+	}
+	if err = tx.Commit(); err == nil {
+		s.commits.Add(1)
+	}
+	for _, r := range ok {
+		r.done <- writeResult{err: err}
+	}
+	return nil
+}
+
+// unit runs one caller's fn inside tx under a savepoint. lost reports that the transaction
+// itself is gone, so that the rollback to the savepoint could not be made.
+func (s *Store) unit(tx *sql.Tx, r *writeReq) (res writeResult, lost bool) {
+	if _, err := tx.Exec("SAVEPOINT unit"); err != nil {
+		return writeResult{err: err}, true
+	}
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				res.panic = p
+			}
+		}()
+		res.err = r.fn(tx)
+	}()
+	if res.err == nil && res.panic == nil {
+		if _, err := tx.Exec("RELEASE unit"); err != nil {
+			return writeResult{err: err}, true
+		}
+		return res, false
+	}
+	if _, err := tx.Exec("ROLLBACK TO unit"); err != nil {
+		return res, true
+	}
+	if _, err := tx.Exec("RELEASE unit"); err != nil {
+		return res, true
+	}
+	return res, false
 }
 
 // ignoreDone drops the error of a rollback after the driver has already ended the

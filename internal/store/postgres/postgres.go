@@ -219,8 +219,14 @@ func (s *Store) dial(ctx context.Context, purpose string) (*pgx.Conn, error) {
 	if cfg.RuntimeParams == nil {
 		cfg.RuntimeParams = map[string]string{}
 	}
-	cfg.RuntimeParams["application_name"] = "as2gate " + purpose
+	cfg.RuntimeParams["application_name"] = s.applicationName(purpose)
 	return pgx.ConnectConfig(ctx, cfg)
+}
+
+// applicationName names a dedicated connection in pg_stat_activity, with the schema, so
+// that an operator sees which gateway holds which lock.
+func (s *Store) applicationName(purpose string) string {
+	return "as2gate " + purpose + " (" + s.scope + ")"
 }
 
 var errClosed = errors.New("postgres: the store is closed")

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/as2gate/as2gate/internal/store"
+	"github.com/as2gate/as2gate/internal/store/postgres/pgtest"
 )
 
 // The tests in this file run two stores, each with its own pool, on one schema: two nodes.
@@ -399,7 +400,7 @@ func TestOpenKeepsThePasswordOut(t *testing.T) {
 	} {
 		_, err := Open(t.Context(), u)
 		if err == nil {
-			t.Errorf("Open(%s) succeeded", redacted(u))
+			t.Errorf("Open(%s) succeeded", pgtest.Redacted(u))
 			continue
 		}
 		if strings.Contains(err.Error(), "s3cr3t-pw") {

@@ -107,30 +107,43 @@ func TestClusterClaimPerPartner(t *testing.T) {
 			t.Fatalf("CreateMessage: %v", err)
 		}
 	}
-	// E has a limit of its own; the others share PerPartner.
+	// E has a limit of its own; the others share PerPartner. Each round claims everything it
+	// may on both nodes at once, checks the limits, and returns the rows to the queue.
 	r := store.ClaimRequest{Now: now, Lease: time.Minute, Limit: 4, PerPartner: 3, PartnerLimits: map[string]int{"E": 5}}
-	seen := claimEverything(t, []*Store{a, b}, 5, r)
-	for id, n := range seen {
-		if n != 1 {
-			t.Errorf("row %d claimed %d times, want once", id, n)
+	for round := range 5 {
+		// Release makes a row due at the store's clock: later rounds claim later.
+		r.Now = now.Add(time.Duration(round) * time.Hour)
+		seen := claimEverything(t, []*Store{a, b}, 5, r)
+		for id, n := range seen {
+			if n != 1 {
+				t.Errorf("round %d: row %d claimed %d times, want once", round, id, n)
+			}
 		}
-	}
-	ms, err := a.ListMessages(ctx, store.Filter{State: store.StateSending, Limit: 200})
-	if err != nil {
-		t.Fatalf("ListMessages: %v", err)
-	}
-	inFlight := map[string]int{}
-	for _, m := range ms {
-		inFlight[m.Partner]++
-	}
-	want := map[string]int{"A": 3, "B": 3, "C": 3, "D": 3, "E": 5}
-	for p, n := range want {
-		if inFlight[p] != n {
-			t.Errorf("partner %s has %d rows in flight across both nodes, want its limit %d", p, inFlight[p], n)
+		ms, err := a.ListMessages(ctx, store.Filter{State: store.StateSending, Limit: 200})
+		if err != nil {
+			t.Fatalf("ListMessages: %v", err)
 		}
-	}
-	if len(seen) != 17 {
-		t.Errorf("%d rows claimed, want 17", len(seen))
+		inFlight := map[string]int{}
+		for _, m := range ms {
+			inFlight[m.Partner]++
+		}
+		want := map[string]int{"A": 3, "B": 3, "C": 3, "D": 3, "E": 5}
+		for p, n := range want {
+			if inFlight[p] != n {
+				t.Errorf("round %d: partner %s has %d rows in flight across both nodes, want its limit %d", round, p, inFlight[p], n)
+			}
+		}
+		if len(seen) != 17 {
+			t.Errorf("round %d: %d rows claimed, want 17", round, len(seen))
+		}
+		for _, m := range ms {
+			if err := b.Release(ctx, m.ID, m.LeaseOwner); err != nil {
+				t.Fatalf("Release: %v", err)
+			}
+		}
+		if t.Failed() {
+			return
+		}
 	}
 }
 

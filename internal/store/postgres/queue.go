@@ -28,9 +28,10 @@ const dueAt = `CASE WHEN state = 'sending' THEN lease_until ELSE next_attempt_at
 // limit: concurrent claims on any node take disjoint rows and never wait for each other. A
 // per-partner limit needs more, since SKIP LOCKED does not count the rows another
 // transaction is claiming: the claim takes a transaction advisory lock on each partner with
-// due rows, in one global order (no deadlock), counts each partner's rows in flight once it
-// holds the lock, and only then picks and locks rows. Two claims for one partner run one
-// after the other, and the second sees the first's rows in flight.
+// due rows and a free slot, in one global order (no deadlock), counts each partner's rows in
+// flight once it holds the lock, and only then picks and locks rows. Two claims for one
+// partner run one after the other, and the second sees the first's rows in flight; claims
+// for other partners, and claims while every partner is at its limit, do not wait.
 func (s *Store) Claim(ctx context.Context, r store.ClaimRequest) ([]*store.Message, error) {
 	switch {
 	case r.Now.IsZero():
@@ -92,7 +93,7 @@ func (s *Store) Claim(ctx context.Context, r store.ClaimRequest) ([]*store.Messa
 
 // claimLimited picks and locks the rows of a claim under per-partner limits, in due order.
 func (s *Store) claimLimited(ctx context.Context, tx pgx.Tx, r store.ClaimRequest, now int64) ([]int64, error) {
-	max := func(partner string) int {
+	limitOf := func(partner string) int {
 		if n, ok := r.PartnerLimits[partner]; ok {
 			return n
 		}
@@ -102,13 +103,25 @@ func (s *Store) claimLimited(ctx context.Context, tx pgx.Tx, r store.ClaimReques
 	if err != nil {
 		return nil, err
 	}
-	var locked []string
+	var limited []string
 	for _, p := range partners {
-		if max(p) > 0 {
+		if limitOf(p) > 0 {
+			limited = append(limited, p)
+		}
+	}
+	// A first count, without locks, leaves out the partners at their limit: a backlog whose
+	// partners are all busy is answered without waiting for anyone. A slot that frees up
+	// meanwhile is not lost: the Finish that frees it notifies, and the next claim sees it.
+	active, err := inFlight(ctx, tx, now, limited)
+	if err != nil {
+		return nil, err
+	}
+	var locked []string // the partners with a limit and a free slot
+	for _, p := range limited {
+		if active[p] < limitOf(p) {
 			locked = append(locked, p)
 		}
 	}
-	active := map[string]int{}
 	if len(locked) > 0 {
 		// The locks are taken in the order of their keys, the same on every node, so two
 		// claims never wait for each other in a cycle.
@@ -119,53 +132,31 @@ func (s *Store) claimLimited(ctx context.Context, tx pgx.Tx, r store.ClaimReques
 		}
 		// This statement starts after the locks are held, so it sees every claim committed
 		// by the transactions that held them before.
-		rows, err := tx.Query(ctx, `SELECT partner, count(*) FROM messages
-			WHERE state = 'sending' AND lease_until > $1 AND partner = ANY($2) GROUP BY partner`, now, locked)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var (
-				p string
-				n int
-			)
-			if err := rows.Scan(&p, &n); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			active[p] = n
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		if active, err = inFlight(ctx, tx, now, locked); err != nil {
 			return nil, err
 		}
 	}
-	rows, err := tx.Query(ctx, `SELECT id, partner FROM messages WHERE `+isDue+` ORDER BY `+dueAt+`, id`, now)
-	if err != nil {
-		return nil, err
-	}
-	var picked []int64
-	for len(picked) < r.Limit && rows.Next() {
-		var (
-			id int64
-			p  string
-		)
-		if err := rows.Scan(&id, &p); err != nil {
-			rows.Close()
-			return nil, err
+	// Each partner's free slots, for every partner that had due rows: a partner with a
+	// limit gets what its lock and count leave, one without as many as the claim takes. A
+	// partner whose first due row appeared after the partners were read is not locked: its
+	// rows wait for the next claim. The database ranks each partner's due rows and returns
+	// only those within its slots, so a long queue costs a sort, not a transfer.
+	free := make([]int, len(partners))
+	for i, p := range partners {
+		switch n := limitOf(p); {
+		case n <= 0:
+			free[i] = r.Limit
+		case slices.Contains(locked, p):
+			free[i] = min(r.Limit, n-min(n, active[p]))
 		}
-		if n := max(p); n > 0 {
-			// A partner that had no due row when the locks were taken is not locked: its
-			// rows wait for the next claim.
-			if !slices.Contains(locked, p) || active[p] >= n {
-				continue
-			}
-			active[p]++
-		}
-		picked = append(picked, id)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil || len(picked) == 0 {
+	picked, err := collectIDs(tx.Query(ctx, `SELECT id FROM (
+		SELECT m.id, `+dueAt+` AS due, c.free,
+			row_number() OVER (PARTITION BY m.partner ORDER BY `+dueAt+`, m.id) AS rank
+		FROM messages m JOIN unnest($2::text[], $3::int[]) AS c (partner, free) ON c.partner = m.partner
+		WHERE `+isDue+`) AS ranked
+		WHERE rank <= free ORDER BY due, id LIMIT $4`, now, partners, free, r.Limit))
+	if err != nil || len(picked) == 0 {
 		return nil, err
 	}
 	// A row another claim locked without a per-partner limit, or that a worker is
@@ -182,6 +173,31 @@ func (s *Store) claimLimited(ctx context.Context, tx pgx.Tx, r store.ClaimReques
 		}
 	}
 	return out, nil
+}
+
+// inFlight counts the rows of partners in flight under a live lease.
+func inFlight(ctx context.Context, tx pgx.Tx, now int64, partners []string) (map[string]int, error) {
+	active := map[string]int{}
+	if len(partners) == 0 {
+		return active, nil
+	}
+	rows, err := tx.Query(ctx, `SELECT partner, count(*) FROM messages
+		WHERE state = 'sending' AND lease_until > $1 AND partner = ANY($2) GROUP BY partner`, now, partners)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			p string
+			n int
+		)
+		if err := rows.Scan(&p, &n); err != nil {
+			return nil, err
+		}
+		active[p] = n
+	}
+	return active, rows.Err()
 }
 
 func collectIDs(rows pgx.Rows, err error) ([]int64, error) {

@@ -109,9 +109,7 @@ func (s *Store) Campaign(ctx context.Context, role string) (<-chan struct{}, fun
 // closes or the connection fails.
 func (s *Store) try(ctx context.Context, c *pgx.Conn, role string) (bool, error) {
 	for {
-		var won bool
-		err := c.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2 || chr(31) || $3))`,
-			lockLeader, s.scope, role).Scan(&won)
+		won, err := s.tryOnce(ctx, c, role)
 		if err != nil || won {
 			return won, err
 		}
@@ -123,6 +121,14 @@ func (s *Store) try(ctx context.Context, c *pgx.Conn, role string) (bool, error)
 		case <-time.After(s.election):
 		}
 	}
+}
+
+// tryOnce tries for role's lock on c once.
+func (s *Store) tryOnce(ctx context.Context, c *pgx.Conn, role string) (bool, error) {
+	var won bool
+	err := c.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2 || chr(31) || $3))`,
+		lockLeader, s.scope, role).Scan(&won)
+	return won, err
 }
 
 // hold watches a leader's connection until resign, the store's close, or a failed check,

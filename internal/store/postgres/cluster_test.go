@@ -297,22 +297,31 @@ func TestClusterElection(t *testing.T) {
 		t.Fatalf("Campaign on a: %v", err)
 	}
 	defer resignA()
-	// b cannot lead while a does.
+	// b cannot lead while a does: its try fails.
+	c, err := b.dial(ctx, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	if won, err := b.tryOnce(ctx, c, role); err != nil || won {
+		t.Fatalf("b's try while a leads = %v, %v; want false", won, err)
+	}
+	if held := lockHolders(t, a, role); held != 1 {
+		t.Fatalf("%d sessions hold the lock, want 1", held)
+	}
+	// A campaign waits while a leads, until its context ends.
 	short, cancel := context.WithCancel(ctx)
-	won := make(chan error, 1)
+	waiting := make(chan error, 1)
 	go func() {
 		_, resign, err := b.Campaign(short, role)
 		if err == nil {
 			resign()
 		}
-		won <- err
+		waiting <- err
 	}()
-	if held := lockHolders(t, a, role); held != 1 {
-		t.Fatalf("%d sessions hold the lock, want 1", held)
-	}
 	cancel()
-	if err := <-won; !errors.Is(err, context.Canceled) {
-		t.Fatalf("Campaign on b while a leads = %v, want it to wait until cancelled", err)
+	if err := <-waiting; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Campaign on b while a leads = %v, want it cancelled", err)
 	}
 
 	got := make(chan error, 1)

@@ -33,6 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,6 +57,9 @@ const (
 	lockLeader    = 3 // Campaign: one role's leadership
 	lockMigration = 4 // Open: one schema's migrations
 )
+
+// defaultMaxConns is the pool size unless the URL sets pool_max_conns.
+const defaultMaxConns = 16
 
 // DefaultElectionInterval is how often a node that does not lead tries to take the lead,
 // and how often a leader checks that its connection, and with it the lock, is still there.
@@ -123,6 +127,11 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	if err != nil {
 		// pgx names the URL with its password masked; the cause may quote it whole.
 		return nil, errors.New("postgres: the database URL does not parse")
+	}
+	if !strings.Contains(url, "pool_max_conns=") {
+		// pgx's default (the number of CPUs, at least 4) is short of what the send worker,
+		// the receiving side and the API use at once on a small machine.
+		cfg.MaxConns = max(cfg.MaxConns, defaultMaxConns)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -87,37 +88,44 @@ func (s *Store) Campaign(ctx context.Context, role string) (<-chan struct{}, fun
 			}
 			return nil, nil, fmt.Errorf("postgres: campaign for %s: %w", role, err)
 		}
-		won, err := s.try(ctx, c, role)
-		if won {
+		err = s.try(ctx, c, role)
+		if err == nil {
 			lost, resign := s.hold(c)
 			return lost, resign, nil
 		}
 		c.Close(context.Background())
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || errors.Is(err, errClosed) {
+			return nil, nil, err
+		}
+		// The connection broke while waiting: dial again after a pause.
+		select {
+		case <-ctx.Done():
 			return nil, nil, ctx.Err()
-		}
-		if s.isClosed() {
+		case <-s.done:
 			return nil, nil, errClosed
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("postgres: campaign for %s: %w", role, err)
+		case <-time.After(s.election):
 		}
 	}
 }
 
-// try tries for the lock on c every election interval until it wins, ctx ends, the store
-// closes or the connection fails.
-func (s *Store) try(ctx context.Context, c *pgx.Conn, role string) (bool, error) {
+// try tries for the lock on c every election interval until it wins (nil), ctx ends
+// (ctx's error), the store closes (errClosed) or the connection fails.
+func (s *Store) try(ctx context.Context, c *pgx.Conn, role string) error {
 	for {
 		won, err := s.tryOnce(ctx, c, role)
-		if err != nil || won {
-			return won, err
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case err != nil:
+			return err
+		case won:
+			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return false, nil
+			return ctx.Err()
 		case <-s.done:
-			return false, nil
+			return errClosed
 		case <-time.After(s.election):
 		}
 	}

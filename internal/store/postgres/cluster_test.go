@@ -364,7 +364,13 @@ func TestClusterElectionLostConnection(t *testing.T) {
 		}
 		got <- err
 	}()
-	terminate(t, a, "leader expiry")
+	// The leader's backend ends, as when its node's connection drops.
+	var n int
+	if err := a.pool.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_locks
+		WHERE locktype = 'advisory' AND granted AND classid = $1 AND objid = hashtext($2 || chr(31) || $3)::oid
+		AND objsubid = 2`, lockLeader, a.scope, "expiry").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("terminating the leader's backend: %d, %v", n, err)
+	}
 	<-lost
 	if err := <-got; err != nil {
 		t.Fatalf("Campaign on b after a's connection broke: %v", err)

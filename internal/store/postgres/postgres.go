@@ -62,7 +62,8 @@ const (
 const defaultMaxConns = 16
 
 // DefaultElectionInterval is how often a node that does not lead tries to take the lead,
-// and how often a leader checks that its connection, and with it the lock, is still there.
+// how often a leader checks that its connection, and with it the lock, is still there, and
+// how long a listener whose connection broke waits before it dials again.
 const DefaultElectionInterval = 5 * time.Second
 
 // Option changes how Open sets up the store.
@@ -79,8 +80,8 @@ func WithNow(now func() time.Time) Option {
 	return func(o *options) { o.now = now }
 }
 
-// WithElectionInterval sets how often Campaign retries and a leader checks its lock
-// (default DefaultElectionInterval).
+// WithElectionInterval sets how often Campaign retries, a leader checks its lock, and a
+// listener whose connection broke dials again (default DefaultElectionInterval).
 func WithElectionInterval(d time.Duration) Option {
 	return func(o *options) { o.election = d }
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/as2gate/as2gate/internal/outbound"
 	"github.com/as2gate/as2gate/internal/payload"
 	"github.com/as2gate/as2gate/internal/store"
+	"github.com/as2gate/as2gate/internal/store/postgres"
 	"github.com/as2gate/as2gate/internal/store/sqlite"
 	"github.com/as2gate/as2gate/internal/web"
 )
@@ -73,8 +74,10 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 	switch {
 	case cfg.Database == "" || cfg.Database == "sqlite":
 		g.store, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, "as2gate.db"))
+	case strings.HasPrefix(cfg.Database, "postgres://"), strings.HasPrefix(cfg.Database, "postgresql://"):
+		g.store, err = postgres.Open(ctx, cfg.Database)
 	default:
-		return nil, fmt.Errorf("database %q: only the embedded sqlite database is available in this build", redact(cfg.Database))
+		return nil, fmt.Errorf("database %q is not sqlite or a postgres:// URL", redact(cfg.Database))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("opening the database: %w", err)
@@ -265,7 +268,13 @@ func (g *Gateway) Run(ctx context.Context) error {
 	expiryDone := make(chan struct{})
 	go func() {
 		defer close(expiryDone)
-		g.expiry.run(expiryCtx, time.After)
+		// Nodes sharing a database elect one to report expiring certificates, so a
+		// notification goes out once per cluster; a single node always leads.
+		store.Lead(expiryCtx, g.store, "cert-expiry", func(ctx context.Context) {
+			g.expiry.run(ctx, time.After)
+		}, func(err error) {
+			g.log.Error("campaigning to report certificate expiry", "err", err)
+		})
 	}()
 	var err error
 	select {

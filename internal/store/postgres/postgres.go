@@ -14,6 +14,9 @@
 //     nodes never both see the last free slot.
 //   - CreateInbound takes a transaction advisory lock on the Message-ID before it looks for
 //     a copy, so two copies arriving at two nodes at once are never both kept.
+//   - SetUserRole and DeleteUser take a transaction advisory lock on the store's admins
+//     before they count the other admins, so two nodes demoting or removing the last two
+//     admins at once never leave none.
 //
 // The transactions that make work due send a NOTIFY; Wakeups (store.Waker) listens on a
 // connection of its own, so a message submitted on one node is picked up by another at once.
@@ -56,6 +59,7 @@ const (
 	lockPartner   = 2 // Claim: one partner's slots
 	lockLeader    = 3 // Campaign: one role's leadership
 	lockMigration = 4 // Open: one schema's migrations
+	lockAdmins    = 5 // SetUserRole, DeleteUser: the set of admins
 )
 
 // defaultMaxConns is the pool size unless the URL sets pool_max_conns.

@@ -25,8 +25,6 @@ import (
 	"github.com/as2gate/as2gate/internal/outbound"
 	"github.com/as2gate/as2gate/internal/payload"
 	"github.com/as2gate/as2gate/internal/store"
-	"github.com/as2gate/as2gate/internal/store/postgres"
-	"github.com/as2gate/as2gate/internal/store/sqlite"
 	"github.com/as2gate/as2gate/internal/web"
 )
 
@@ -71,16 +69,8 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 			return nil, fmt.Errorf("data folder: %w", err)
 		}
 	}
-	switch {
-	case cfg.Database == "" || cfg.Database == "sqlite":
-		g.store, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, "as2gate.db"))
-	case strings.HasPrefix(cfg.Database, "postgres://"), strings.HasPrefix(cfg.Database, "postgresql://"):
-		g.store, err = postgres.Open(ctx, cfg.Database)
-	default:
-		return nil, fmt.Errorf("database %q is not sqlite or a postgres:// URL", redact(cfg.Database))
-	}
-	if err != nil {
-		return nil, fmt.Errorf("opening the database: %w", err)
+	if g.store, err = openStore(ctx, cfg, false); err != nil {
+		return nil, err
 	}
 	if g.adminPassword, err = web.EnsureAdmin(ctx, g.store); err != nil {
 		return nil, err

@@ -22,7 +22,7 @@ test: testdeps
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -timeout 20m $(PKGS)
 
-## testdeps: the outside programs the interop tests run (OpenSSL, Java + BouncyCastle, Node + libas2)
+## testdeps: the outside programs the tests run (OpenSSL, Java + BouncyCastle, Node + libas2, PostgreSQL)
 testdeps:
 	bash scripts/testdeps.sh
 

@@ -25,7 +25,6 @@ import (
 	"github.com/as2gate/as2gate/internal/outbound"
 	"github.com/as2gate/as2gate/internal/payload"
 	"github.com/as2gate/as2gate/internal/store"
-	"github.com/as2gate/as2gate/internal/store/sqlite"
 	"github.com/as2gate/as2gate/internal/web"
 )
 
@@ -70,14 +69,8 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 			return nil, fmt.Errorf("data folder: %w", err)
 		}
 	}
-	switch {
-	case cfg.Database == "" || cfg.Database == "sqlite":
-		g.store, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, "as2gate.db"))
-	default:
-		return nil, fmt.Errorf("database %q: only the embedded sqlite database is available in this build", redact(cfg.Database))
-	}
-	if err != nil {
-		return nil, fmt.Errorf("opening the database: %w", err)
+	if g.store, err = openStore(ctx, cfg, false); err != nil {
+		return nil, err
 	}
 	if g.adminPassword, err = web.EnsureAdmin(ctx, g.store); err != nil {
 		return nil, err
@@ -265,7 +258,13 @@ func (g *Gateway) Run(ctx context.Context) error {
 	expiryDone := make(chan struct{})
 	go func() {
 		defer close(expiryDone)
-		g.expiry.run(expiryCtx, time.After)
+		// Nodes sharing a database elect one to report expiring certificates, so a
+		// notification goes out once per cluster; a single node always leads.
+		store.Lead(expiryCtx, g.store, "cert-expiry", func(ctx context.Context) {
+			g.expiry.run(ctx, time.After)
+		}, func(err error) {
+			g.log.Error("campaigning to report certificate expiry", "err", err)
+		})
 	}()
 	var err error
 	select {

@@ -7,19 +7,16 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
-	"github.com/as2gate/as2gate/internal/config"
 	"github.com/as2gate/as2gate/internal/store"
-	"github.com/as2gate/as2gate/internal/store/sqlite"
 	"github.com/as2gate/as2gate/internal/web"
 )
 
-// usersCommand manages the console's users in the local database directly, without the
+// usersCommand manages the console's users in the gateway's database directly, without the
 // API: it is how an operator gets back in when no admin can sign in. It reads the same
 // configuration as serve and may run while the gateway runs.
 func usersCommand() *cobra.Command {
@@ -37,7 +34,7 @@ database, found through the configuration as serve finds it. Works while the gat
 			if err != nil {
 				return err
 			}
-			st, err := openUserStore(cmd.Context(), cfg)
+			st, err := openStore(cmd.Context(), cfg, true)
 			if err != nil {
 				return err
 			}
@@ -154,29 +151,6 @@ generated and printed once. Every console session of the user ends.`,
 	}
 	cmd.AddCommand(list, add, passwd, remove)
 	return cmd
-}
-
-// userStore is what the users commands need of the database.
-type userStore interface {
-	store.Users
-	Close() error
-}
-
-// openUserStore opens the gateway's database as serve does.
-func openUserStore(ctx context.Context, cfg *config.Config) (userStore, error) {
-	if cfg.Database != "" && cfg.Database != "sqlite" {
-		return nil, fmt.Errorf("database %q: only the embedded sqlite database is available in this build", redact(cfg.Database))
-	}
-	file := filepath.Join(cfg.DataDir, "as2gate.db")
-	// Opening would create an empty database; a missing one means a wrong --config.
-	if _, err := os.Stat(file); err != nil {
-		return nil, fmt.Errorf("no gateway database at %s (start the gateway once, or pass its --config): %w", file, err)
-	}
-	st, err := sqlite.Open(ctx, file)
-	if err != nil {
-		return nil, fmt.Errorf("opening the database: %w", err)
-	}
-	return st, nil
 }
 
 // readPassword reads the first line of in, without its line end; "" when in is a

@@ -75,7 +75,8 @@ type Config struct {
 	// Lease is how long a claim holds; it must exceed the longest transmission. Default 10m.
 	Lease time.Duration
 	// Poll is the fallback wait when nothing wakes the worker; default 1m. Timers (retries,
-	// MDN deadlines) are waited for exactly, so the poll only covers other nodes' rows.
+	// MDN deadlines) are waited for exactly, and a store that is a store.Waker wakes the
+	// worker for other nodes' rows, so the poll only covers what no signal announced.
 	Poll time.Duration
 	// SpoolDir is where packing spools large layers; "" means the system temporary folder.
 	SpoolDir string
@@ -193,6 +194,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	} else if n > 0 {
 		w.cfg.Log.Warn("returned rows left in sending by an earlier run to the queue", "rows", n)
 	}
+	// A store shared by several nodes tells this one when another committed due work: a
+	// submission on another node is claimed here at once, not at the next poll.
+	var wakeups <-chan struct{}
+	if wk, ok := w.cfg.Store.(store.Waker); ok {
+		wakeups = wk.Wakeups()
+	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -232,6 +239,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-w.wake:
+		case <-wakeups:
 		case <-done:
 		case <-timer.C:
 		}

@@ -207,7 +207,7 @@ func sendAndKillSender(t *testing.T, A, B *gatewayProcess) map[string]sentFile {
 // inbox folder.
 func checkDelivered(t *testing.T, B *gatewayProcess, partner string, want map[string]sentFile) {
 	t.Helper()
-	received := B.box("received")
+	received := listAll(t, B, "received")
 	seen := make(map[string]bool, len(received))
 	for _, m := range received {
 		w, ok := want[m.MessageID]

@@ -56,6 +56,8 @@ type gatewayProcess struct {
 	bin   string
 	dir   string // holds the configuration, the data folder and one log per start
 	token string
+	// env is the process's environment; nil inherits the test's.
+	env []string
 	// config returns the YAML configuration for the listen addresses as2 and admin.
 	config func(as2, admin string) string
 
@@ -107,6 +109,7 @@ func (p *gatewayProcess) run() (string, error) {
 	defer logFile.Close()
 	cmd := exec.Command(p.bin, "serve", "--config", config)
 	cmd.Dir = p.dir
+	cmd.Env = p.env
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -223,4 +226,29 @@ func (p *gatewayProcess) box(name string) []messageView {
 		p.t.Fatalf("%s: %v", p.name, err)
 	}
 	return list.Messages
+}
+
+// listAll pages through a mailbox of a node's API.
+func listAll(t *testing.T, p *gatewayProcess, box string) []messageView {
+	t.Helper()
+	var all []messageView
+	before := int64(0)
+	for {
+		var page struct {
+			Messages   []messageView `json:"messages"`
+			NextBefore int64         `json:"next_before"`
+		}
+		path := "/api/v1/messages?limit=500&box=" + box
+		if before > 0 {
+			path += fmt.Sprintf("&before=%d", before)
+		}
+		if _, err := p.call("GET", path, nil, "", &page); err != nil {
+			t.Fatalf("%s: %v", p.name, err)
+		}
+		all = append(all, page.Messages...)
+		if page.NextBefore == 0 || len(page.Messages) == 0 {
+			return all
+		}
+		before = page.NextBefore
+	}
 }

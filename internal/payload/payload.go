@@ -72,28 +72,25 @@ func (d *Dir) file(key string) string { return filepath.Join(d.path, key[:2], ke
 
 // Put implements Store.
 func (d *Dir) Put(ctx context.Context, r io.Reader) (string, int64, error) {
-	tmp, err := os.CreateTemp(d.path, ".put-*")
+	tmp, err := createTemp(d.path)
 	if err != nil {
 		return "", 0, fmt.Errorf("payload: %w", err)
 	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
+	defer tmp.discard() // nothing to remove once published
+	defer tmp.Close()
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(tmp, h), contextReader{ctx, r})
+	if err != nil {
+		return "", 0, fmt.Errorf("payload: writing: %w", err)
+	}
 	key := hex.EncodeToString(h.Sum(nil))
 	dst := d.file(key)
-	if err == nil {
-		if _, serr := os.Stat(dst); serr == nil {
-			// The same content is already stored: the copy is dropped, so syncing it
-			// would only cost an fsync.
-			tmp.Close()
-			return key, n, nil
-		}
-		err = tmp.Sync()
+	if _, err := os.Stat(dst); err == nil {
+		// The same content is already stored: the copy is dropped, so syncing it would
+		// only cost an fsync.
+		return key, n, nil
 	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := tmp.Sync(); err != nil {
 		return "", 0, fmt.Errorf("payload: writing: %w", err)
 	}
 	sub := filepath.Dir(dst)
@@ -106,13 +103,13 @@ func (d *Dir) Put(ctx context.Context, r io.Reader) (string, int64, error) {
 			return "", 0, err
 		}
 	}
-	if _, err := os.Stat(dst); err == nil {
-		return key, n, nil // the same content is already stored
-	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
+	if err := tmp.publish(dst); errors.Is(err, os.ErrExist) {
+		// Stored meanwhile by another Put of the same content; it made that name durable.
+		return key, n, syncDir(sub)
+	} else if err != nil {
 		return "", 0, fmt.Errorf("payload: %w", err)
 	}
-	if err := syncDir(filepath.Dir(dst)); err != nil {
+	if err := syncDir(sub); err != nil {
 		return "", 0, err
 	}
 	return key, n, nil

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package payload
+
+func createTemp(dir string) (*tempFile, error) { return createNamedTemp(dir) }

@@ -125,7 +125,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 	}
 	a := api.New(api.Config{
 		Store: g.store, Payloads: g.payloads, Certificates: g.partners,
-		Tokens: cfg.APITokens, SpoolDir: g.spoolDir(), MaxUpload: maxUpload(cfg), Log: log.With("component", "api"),
+		Tokens: cfg.APITokens, SpoolDir: g.spoolDir(), UploadLimit: func() int64 { return maxUpload(g.partners.current().cfg) }, Log: log.With("component", "api"),
 		Submit: func(ctx context.Context, s outbound.Submission) (*store.Message, error) {
 			return g.worker.Submit(ctx, g.partners, s)
 		},

@@ -49,6 +49,9 @@ type Config struct {
 	Ready func(ctx context.Context) error
 	// MaxUpload bounds a submission's request body; default 1 GiB.
 	MaxUpload int64
+	// UploadLimit, when set, replaces MaxUpload, read at each submission: the bound follows
+	// partners whose max_size changes at run time.
+	UploadLimit func() int64
 	// SpoolDir is where uploaded files wait while the form is read; "" is the system's.
 	SpoolDir string
 	Log      *slog.Logger
@@ -244,7 +247,11 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 // submit accepts a multipart form: partner, one or more file, optional subject,
 // content_type and tag.
 func (a *API) submit(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxUpload)
+	limit := a.cfg.MaxUpload
+	if a.cfg.UploadLimit != nil {
+		limit = a.cfg.UploadLimit()
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	mr, err := r.MultipartReader()
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "expected a multipart/form-data body with fields partner and file: "+err.Error())

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -219,5 +220,41 @@ func TestSubmitTooLarge(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Fatalf("status %d, want 413", resp.StatusCode)
+	}
+}
+
+// TestSubmitUploadLimitFollows reads the limit at each submission: raised (a partner with a
+// larger max_size added at run time), the same upload goes through.
+func TestSubmitUploadLimitFollows(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	var limit atomic.Int64
+	limit.Store(1024)
+	accepted := 0
+	a := New(Config{Store: f.store, Tokens: []string{token}, UploadLimit: limit.Load, SpoolDir: t.TempDir(),
+		Submit: func(_ context.Context, s outbound.Submission) (*store.Message, error) {
+			accepted++
+			return &store.Message{ID: 1, MessageID: "<x@y>", State: store.StateQueued}, nil
+		}})
+	srv := httptest.NewServer(a.Handler())
+	defer srv.Close()
+	post := func() int {
+		body, ct := form(map[string]string{"partner": "PARTNERX"}, map[string]string{"big.bin": strings.Repeat("x", 4096)})
+		req, _ := http.NewRequest("POST", srv.URL+"/api/v1/messages", body)
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", ct)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post(); code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("under a 1 KiB limit: status %d, want 413", code)
+	}
+	limit.Store(1 << 20)
+	if code := post(); code != http.StatusAccepted || accepted != 1 {
+		t.Fatalf("under a 1 MiB limit: status %d (%d accepted), want 202", code, accepted)
 	}
 }

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/as2gate/as2gate/cms/cmstest"
+	"github.com/as2gate/as2gate/internal/store"
 	"github.com/as2gate/as2gate/internal/store/postgres/pgtest"
 )
 
@@ -70,5 +74,60 @@ func TestSeveralNodes(t *testing.T) {
 	}
 	if m := B.await(s.ID, "sent", "failed"); m.State != "sent" || m.MDN == nil || !m.MDN.MICOK {
 		t.Fatalf("GW-B's message: %s, MDN %+v, attempts %+v", m.State, m.MDN, m.Attempts)
+	}
+}
+
+// TestClusterRedeliverSweep: a message a node committed but never delivered (it stopped in
+// between) is delivered by the elected sweep of a node sharing the database, once its
+// delivery is overdue, and not before.
+func TestClusterRedeliverSweep(t *testing.T) {
+	t.Parallel()
+	db := pgtest.Schema(t)
+	dir := t.TempDir()
+	certA, keyA := cmstest.New(t, "GW-A", nil).WriteFiles(t, dir, "a")
+	certB, _ := cmstest.New(t, "GW-B", nil).WriteFiles(t, dir, "b")
+	n := startGateway(t, filepath.Join(dir, "A1"), gatewaySpec{
+		id: "GW-A", cert: certA, key: keyA,
+		extra:    fmt.Sprintf("database: %q\n", db),
+		partners: []partnerSpec{{id: "GW-B", cert: certB, settings: agreed(nil)}},
+	})
+	ctx := t.Context()
+	content := []byte("UNB+UNOC:3+GWB+GWA'\n")
+	key, size, err := n.gw.payloads.Put(ctx, bytes.NewReader(content))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &store.Message{Direction: store.Inbound, Kind: store.KindMessage, MessageID: "<left@other.node>", Station: "GW-A",
+		Partner: "GW-B", State: store.StateReceived, Wire: key, MDNMode: "none",
+		Files: []store.File{{Name: "left.edi", ContentType: "application/edifact", Size: size, SHA256: key}}}
+	if err := n.gw.store.CreateInbound(ctx, m, nil, nil, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	inboxFile := filepath.Join(n.cfg.Inbox("GW-B"), "left.edi")
+	sweep := func(now time.Time) {
+		sctx, cancel := context.WithCancel(ctx)
+		tick := make(chan time.Time)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			n.gw.redeliverSweep(sctx, func() time.Time { return now }, tick)
+		}()
+		// The first pass runs at once; a tick makes a second, which returns to the select
+		// only after the first pass is over.
+		tick <- now
+		cancel()
+		<-done
+	}
+	sweep(m.CreatedAt.Add(deliveryGrace / 2))
+	if _, err := os.Stat(inboxFile); err == nil {
+		t.Fatal("the sweep delivered a message received less than the grace period ago")
+	}
+	sweep(m.CreatedAt.Add(deliveryGrace + time.Second))
+	got, err := os.ReadFile(inboxFile)
+	if err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("after the grace period the inbox holds %q, %v", got, err)
+	}
+	if stored, _ := n.gw.store.GetMessage(ctx, m.ID); stored.DeliveredAt.IsZero() {
+		t.Fatal("the delivery was not recorded")
 	}
 }

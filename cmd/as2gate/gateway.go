@@ -223,11 +223,16 @@ func listen(addr string, t *config.ListenerTLS) (net.Listener, error) {
 // Run serves both listeners and runs the send worker until ctx ends, then shuts down:
 // in-flight sends return to the queue, requests in progress get a grace period.
 func (g *Gateway) Run(ctx context.Context) error {
-	// Deliveries a crash interrupted are done before anything new arrives.
-	if n, err := g.backend.Redeliver(ctx); err != nil {
-		g.log.Error("delivering received messages left undelivered", "err", err)
-	} else if n > 0 {
-		g.log.Info("delivered received messages left undelivered by the last stop", "messages", n)
+	_, cluster := g.store.(store.Elector)
+	if !cluster {
+		// Deliveries a crash interrupted are done before anything new arrives. Nodes sharing
+		// a database leave this to the elected sweep below instead, since another node may be
+		// delivering a message it has just received.
+		if n, err := g.backend.Redeliver(ctx, time.Time{}); err != nil {
+			g.log.Error("delivering received messages left undelivered", "err", err)
+		} else if n > 0 {
+			g.log.Info("delivered received messages left undelivered by the last stop", "messages", n)
+		}
 	}
 	errc := make(chan error, 3)
 	var wg sync.WaitGroup
@@ -266,6 +271,19 @@ func (g *Gateway) Run(ctx context.Context) error {
 			g.log.Error("campaigning to report certificate expiry", "err", err)
 		})
 	}()
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	sweepDone := make(chan struct{})
+	go func() {
+		defer close(sweepDone)
+		if !cluster {
+			return
+		}
+		store.Lead(sweepCtx, g.store, "redeliver", func(ctx context.Context) {
+			g.redeliverSweep(ctx, time.Now, time.Tick(redeliverEvery))
+		}, func(err error) {
+			g.log.Error("campaigning to deliver received messages left undelivered", "err", err)
+		})
+	}()
 	var err error
 	select {
 	case <-ctx.Done():
@@ -279,11 +297,39 @@ func (g *Gateway) Run(ctx context.Context) error {
 	<-workerDone
 	stopPoll()
 	<-pollDone
+	stopSweep()
+	<-sweepDone
 	stopExpiry()
 	<-expiryDone // it must not notify after the notifier is closed
 	wg.Wait()
 	g.notifier.Close(shutdownCtx)
 	return err
+}
+
+// redeliverEvery is how often the elected node of a cluster looks for received messages
+// whose delivery is overdue, and deliveryGrace how long after its receipt a delivery is
+// overdue: the receiving node delivers at once, so a message still undelivered after that
+// was received by a node that stopped before delivering it.
+const (
+	redeliverEvery = time.Minute
+	deliveryGrace  = 2 * time.Minute
+)
+
+// redeliverSweep delivers, at once and then at each tick until ctx ends, the received
+// messages left undelivered for longer than deliveryGrace (Backend.Redeliver).
+func (g *Gateway) redeliverSweep(ctx context.Context, now func() time.Time, tick <-chan time.Time) {
+	for {
+		if n, err := g.backend.Redeliver(ctx, now().Add(-deliveryGrace)); err != nil && ctx.Err() == nil {
+			g.log.Error("delivering received messages left undelivered", "err", err)
+		} else if n > 0 {
+			g.log.Info("delivered received messages another node left undelivered", "messages", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick:
+		}
+	}
 }
 
 // AS2Addr and AdminAddr are the bound addresses (useful with port 0).

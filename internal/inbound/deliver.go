@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/as2gate/as2gate/internal/store"
@@ -50,8 +51,12 @@ func (b *Backend) deliver(ctx context.Context, ag *Agreement, m *store.Message, 
 // gateway that stopped between committing a message and writing it to the inbox. A file
 // already in the inbox from the interrupted delivery may then appear twice, under a second
 // name: never overwritten, never lost.
-func (b *Backend) Redeliver(ctx context.Context) (int, error) {
-	// One pass: a message whose delivery fails again stays undelivered for the next start
+//
+// A non-zero receivedBefore leaves out messages received at or after it: with several nodes
+// sharing a database, another node may be delivering a message it has just received, so a
+// sweep takes only those whose delivery is overdue.
+func (b *Backend) Redeliver(ctx context.Context, receivedBefore time.Time) (int, error) {
+	// One pass: a message whose delivery fails again stays undelivered for the next sweep
 	// (and the operator's redeliver action) rather than being retried in a loop here.
 	ms, err := b.cfg.Store.Undelivered(ctx, 10000)
 	if err != nil {
@@ -59,6 +64,9 @@ func (b *Backend) Redeliver(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, m := range ms {
+		if !receivedBefore.IsZero() && !m.CreatedAt.Before(receivedBefore) {
+			break // oldest first: the rest are newer still
+		}
 		log := b.cfg.Log.With("message_id", m.MessageID, "partner", m.Partner)
 		ag, err := b.cfg.Agreements.Agreement(ctx, m.Station, m.Partner)
 		if err != nil {

@@ -50,7 +50,11 @@ func TestRedeliver(t *testing.T) {
 		t.Fatal(err)
 	}
 	for run := 1; run <= 2; run++ {
-		n, err := b.Redeliver(ctx)
+		// A sweep for deliveries overdue since before the message arrived takes nothing.
+		if n, err := b.Redeliver(ctx, m.CreatedAt); err != nil || n != 0 {
+			t.Fatalf("run %d: a sweep for messages received before this one delivered %d, %v", run, n, err)
+		}
+		n, err := b.Redeliver(ctx, time.Time{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -144,7 +144,7 @@ func (c *Console) changeOwnPassword(w http.ResponseWriter, r *http.Request, s *s
 		c.storeFailed(w, s, err)
 		return
 	}
-	if !c.throttle.allow(r.RemoteAddr) {
+	if !c.throttle.take(r.RemoteAddr) {
 		w.Header().Set("Retry-After", "60")
 		again(http.StatusTooManyRequests, "Too many wrong passwords from this address: wait a minute and try again.")
 		return
@@ -153,10 +153,10 @@ func (c *Console) changeOwnPassword(w http.ResponseWriter, r *http.Request, s *s
 	wrong := bcrypt.CompareHashAndPassword(u.PasswordHash, []byte(r.PostForm.Get("current"))) != nil
 	<-c.throttle.slots
 	if wrong {
-		c.throttle.failed(r.RemoteAddr)
 		again(http.StatusUnauthorized, "The current password is wrong.")
 		return
 	}
+	c.throttle.refund(r.RemoteAddr)
 	pw := r.PostForm.Get("new")
 	if pw != r.PostForm.Get("repeat") {
 		again(http.StatusBadRequest, "The two new passwords differ.")

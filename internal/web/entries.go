@@ -3,6 +3,8 @@ package web
 import (
 	"context"
 	"net/http"
+
+	"github.com/as2gate/as2gate/internal/store"
 )
 
 // Entries changes the partners, stations and send profiles kept in the database; those of
@@ -85,8 +87,10 @@ var kinds = map[string]kindInfo{
 func (c *Console) entryRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /profiles", c.auth(c.profiles))
 	for plural := range kinds {
-		mux.Handle("GET /"+plural+"/new", c.auth(c.entryForm))
-		mux.Handle("GET /"+plural+"/{name}/edit", c.auth(c.entryForm))
+		// The forms show an entry's stored document, header values included, which may be
+		// credentials: they are for those who may change entries.
+		mux.Handle("GET /"+plural+"/new", c.authAs(store.RoleOperator, c.entryForm))
+		mux.Handle("GET /"+plural+"/{name}/edit", c.authAs(store.RoleOperator, c.entryForm))
 		mux.Handle("POST /"+plural+"/{name}", c.auth(c.entrySave))
 		mux.Handle("POST /"+plural+"/{name}/delete", c.auth(c.entryDelete))
 	}

@@ -40,7 +40,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	if !localPath(next) {
 		next = "/messages?box=outbox"
 	}
-	if !c.throttle.allow(r.RemoteAddr) {
+	if !c.throttle.take(r.RemoteAddr) {
 		c.cfg.Log.Warn("console sign-in throttled", "user", name, "remote", r.RemoteAddr)
 		w.Header().Set("Retry-After", "60")
 		c.render(w, http.StatusTooManyRequests, "login", loginView{
@@ -72,7 +72,6 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	wrong := bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil
 	<-c.throttle.slots
 	if wrong || u == nil {
-		c.throttle.failed(r.RemoteAddr)
 		c.cfg.Log.Warn("console sign-in refused", "user", name, "remote", r.RemoteAddr)
 		c.render(w, http.StatusUnauthorized, "login", loginView{
 			layout: layout{Title: "Sign in"}, Next: r.PostForm.Get("next"), Name: name,
@@ -80,6 +79,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
+	c.throttle.refund(r.RemoteAddr)
 	id, ss, err := c.startSession(r.Context(), r, u.Name)
 	if err != nil {
 		c.cfg.Log.Error("console sign-in", "user", u.Name, "err", err)

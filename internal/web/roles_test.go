@@ -43,6 +43,12 @@ func TestViewerReadsButCannotAct(t *testing.T) {
 	if resp, _ := f.get(c, "/compose"); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("GET /compose by a viewer: status %d, want 403", resp.StatusCode)
 	}
+	// The entry forms show stored header values, which may be credentials.
+	for _, path := range []string{"/partners/new", "/partners/PX/edit", "/profiles/new", "/profiles/p/edit", "/stations/new", "/stations/GW/edit"} {
+		if resp, _ := f.get(c, path); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("GET %s by a viewer: status %d, want 403", path, resp.StatusCode)
+		}
+	}
 	if got, err := f.store.GetMessage(t.Context(), m.ID); err != nil || got.State != store.StateQueued {
 		t.Errorf("message after the viewer's posts: %+v, %v; want queued", got, err)
 	}

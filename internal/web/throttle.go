@@ -41,20 +41,26 @@ func throttleKey(remote string) string {
 	return remote
 }
 
-// allow reports whether remote may try to sign in now.
-func (t *throttle) allow(remote string) bool {
+// take spends one try of remote's, and reports false when none is left. The try is spent
+// before the password is checked, so that guesses sent at once cannot all pass the check
+// before any of them counts; a right password gives it back (refund).
+func (t *throttle) take(remote string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	b := t.refill(throttleKey(remote))
-	return b.tokens >= 1
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
 }
 
-// failed spends one try of remote's.
-func (t *throttle) failed(remote string) {
+// refund gives back the try a right password spent.
+func (t *throttle) refund(remote string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	b := t.refill(throttleKey(remote))
-	b.tokens = max(b.tokens-1, 0)
+	b.tokens = min(b.tokens+1, loginBurst)
 }
 
 // refill tops a bucket up for the time passed, and forgets buckets long full.

@@ -3,6 +3,8 @@ package web
 import (
 	"net/http"
 	"net/url"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -15,28 +17,53 @@ func TestThrottle(t *testing.T) {
 	th := newThrottle(func() time.Time { return now })
 	const a, b = "192.0.2.1:40000", "192.0.2.2:40001"
 	for i := 0; i < loginBurst; i++ {
-		if !th.allow(a) {
+		if !th.take(a) {
 			t.Fatalf("try %d refused", i+1)
 		}
-		th.failed(a)
 	}
-	if th.allow("192.0.2.1:50000") {
+	if th.take("192.0.2.1:50000") {
 		t.Fatal("the same address from another port was allowed after the burst")
 	}
-	if !th.allow(b) {
+	if !th.take(b) {
 		t.Fatal("another address was refused")
 	}
+	th.refund(b) // a right password gives its try back
+	for i := 0; i < loginBurst; i++ {
+		if !th.take(b) {
+			t.Fatalf("after a refund, try %d of the other address refused", i+1)
+		}
+	}
 	now = now.Add(loginRefill)
-	if !th.allow(a) {
+	if !th.take(a) {
 		t.Fatal("no try allowed after one refill period")
 	}
-	th.failed(a)
-	if th.allow(a) {
+	if th.take(a) {
 		t.Fatal("a second try allowed within one refill period")
 	}
 	now = now.Add(loginForget + time.Minute)
-	if !th.allow(a) {
+	if !th.take(a) {
 		t.Fatal("an address quiet for longer than loginForget is still throttled")
+	}
+}
+
+// TestThrottleAtOnce: tries made at the same moment are counted before any password is
+// checked, so no more than the burst pass.
+func TestThrottleAtOnce(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	th := newThrottle(func() time.Time { return now })
+	var passed atomic.Int32
+	var wg sync.WaitGroup
+	for range 200 {
+		wg.Go(func() {
+			if th.take("192.0.2.9:1") {
+				passed.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := passed.Load(); n != loginBurst {
+		t.Fatalf("%d of 200 simultaneous tries passed, want %d", n, loginBurst)
 	}
 }
 

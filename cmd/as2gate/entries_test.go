@@ -181,6 +181,13 @@ partners:
 	S, _ = startConfig(t, filepath.Join(dir, "S"), "GW-S", senderYAML)
 	code, resp = S.call("GET", "/api/v1/partners/GW-R", nil, "")
 	expect(t, "GW-R after a restart", code, resp, http.StatusOK, `"source": "database"`, `"revision": 1`, `"subject": "CN=GW-R,`)
+	watched := false
+	for _, nc := range S.gw.expiry.certList() {
+		watched = watched || nc.Certificate.Equal(idR.Certificate)
+	}
+	if !watched {
+		t.Errorf("after a restart the expiry watch lacks GW-R's certificate, kept in the database: %+v", S.gw.expiry.certList())
+	}
 	s = S.submit("GW-R", files)
 	if sent := S.await(s.ID, "sent", "failed"); sent.State != "sent" {
 		t.Fatalf("message after the restart: %+v", sent)
@@ -517,6 +524,21 @@ func TestEntriesExpiryWatch(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("the watched certificates lack the new partner's: %+v", w.certList())
+	}
+
+	// After a restart the entries kept in the database are watched from the start, before
+	// any change.
+	w2 := &expiryWatch{certs: cfg.Certificates(), changed: make(chan struct{}, 1)}
+	m2 := newManagedEntries(cfg, st, newPartners(cfg, t.TempDir(), nil), slog.New(slog.DiscardHandler), func(c *config.Config) { w2.setCertificates(c.Certificates()) })
+	if err := m2.load(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	found = false
+	for _, nc := range w2.certList() {
+		found = found || nc.Owner == "partner P" && nc.Certificate.Equal(pc.Certificate)
+	}
+	if !found {
+		t.Errorf("after a restart the watched certificates lack the stored partner's: %+v", w2.certList())
 	}
 }
 

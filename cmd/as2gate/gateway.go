@@ -88,11 +88,13 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 	}
 	g.expiry = newExpiryWatch(cfg, g.notifier, log.With("component", "expiry"))
 	g.partners = newPartners(cfg, g.spoolDir(), time.Now)
-	g.entries = newManagedEntries(cfg, g.store, g.partners, log.With("component", "config"), nil)
+	// The expiry watch hears of every configuration put in effect, the first (the file with
+	// the entries kept in the database) included.
+	g.entries = newManagedEntries(cfg, g.store, g.partners, log.With("component", "config"),
+		func(c *config.Config) { g.expiry.setCertificates(c.Certificates()) })
 	if err := g.entries.load(ctx); err != nil {
 		return nil, err
 	}
-	g.entries.applied = func(c *config.Config) { g.expiry.setCertificates(c.Certificates()) }
 	g.entryPoll = defaultEntryPoll
 	if g.metrics, err = newMetrics(func() *config.Config { return g.partners.current().cfg }, g.store, log.With("component", "metrics")); err != nil {
 		return nil, err

@@ -43,6 +43,10 @@ type Session struct {
 	ExpiresAt time.Time
 	Address   string // the client's address at sign-in
 	UserAgent string // the browser's User-Agent at sign-in
+	// PasswordHash, when set on CreateSession, is the hash the password was just checked
+	// against: the session is created only if it is still the user's, so that a password
+	// changed between the check and the insert (which ends every session) is not outlived.
+	PasswordHash []byte
 }
 
 // Users keeps the console's users and their sessions.
@@ -67,7 +71,8 @@ type Users interface {
 	DeleteUser(ctx context.Context, name string) error
 
 	// CreateSession inserts s for the user s.User and sets s.ID and s.Role. ErrNotFound
-	// when the user does not exist; it refuses a session without a token hash or times.
+	// when the user does not exist; ErrConflict when s.PasswordHash is set and is no longer
+	// the user's; it refuses a session without a token hash or times.
 	CreateSession(ctx context.Context, s *Session) error
 	// FindSession returns the session with this token hash, expired or not, or ErrNotFound.
 	FindSession(ctx context.Context, tokenHash string) (*Session, error)

@@ -176,7 +176,7 @@ func (c *Console) changeOwnPassword(w http.ResponseWriter, r *http.Request, s *s
 		return
 	}
 	c.cfg.Log.Info("console: password changed; the user's sessions ended", "user", u.Name)
-	token, ss, err := c.startSession(ctx, r, u.Name)
+	token, ss, err := c.startSession(ctx, r, u.Name, hash)
 	if err != nil {
 		c.cfg.Log.Error("console: new session after a password change", "user", u.Name, "err", err)
 		c.clearSessionCookie(w)

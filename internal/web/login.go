@@ -80,7 +80,16 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.throttle.refund(r.RemoteAddr)
-	id, ss, err := c.startSession(r.Context(), r, u.Name)
+	id, ss, err := c.startSession(r.Context(), r, u.Name, u.PasswordHash)
+	if errors.Is(err, store.ErrConflict) {
+		// The password changed while it was being checked: the old one opens nothing.
+		c.cfg.Log.Warn("console sign-in refused: the password changed meanwhile", "user", u.Name, "remote", r.RemoteAddr)
+		c.render(w, http.StatusUnauthorized, "login", loginView{
+			layout: layout{Title: "Sign in"}, Next: r.PostForm.Get("next"), Name: name,
+			Error: "The name or the password is wrong.",
+		})
+		return
+	}
 	if err != nil {
 		c.cfg.Log.Error("console sign-in", "user", u.Name, "err", err)
 		c.fail(w, http.StatusInternalServerError, "", "The session could not be stored; the log has the details.")

@@ -58,7 +58,10 @@ func tokenHash(token string) string {
 // startSession signs user in: a new id of 32 random bytes (it cannot be guessed), its
 // hash stored with the client's address and browser. Expired sessions go when a new one
 // starts, so the table stays as small as the number of people signed in.
-func (c *Console) startSession(ctx context.Context, r *http.Request, user string) (string, *store.Session, error) {
+//
+// verified is the password hash the password was checked against: the session is stored
+// only while it is still the user's (store.Session.PasswordHash).
+func (c *Console) startSession(ctx context.Context, r *http.Request, user string, verified []byte) (string, *store.Session, error) {
 	now := c.cfg.NowFunc()
 	if _, err := c.cfg.Store.DeleteExpiredSessions(ctx, now); err != nil {
 		c.cfg.Log.Warn("console: removing expired sessions", "err", err)
@@ -69,7 +72,7 @@ func (c *Console) startSession(ctx context.Context, r *http.Request, user string
 		ua = ua[:maxUserAgent]
 	}
 	ss := &store.Session{TokenHash: tokenHash(token), User: user, CreatedAt: now, ExpiresAt: now.Add(c.cfg.SessionTTL),
-		Address: clientAddr(r), UserAgent: ua}
+		Address: clientAddr(r), UserAgent: ua, PasswordHash: verified}
 	if err := c.cfg.Store.CreateSession(ctx, ss); err != nil {
 		return "", nil, fmt.Errorf("web: starting a session for %q: %w", user, err)
 	}

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -233,6 +234,17 @@ func (s *Store) CreateSession(ctx context.Context, ss *store.Session) error {
 		uid, r, err := userRow(ctx, tx, ss.User, "FOR SHARE")
 		if err != nil {
 			return err
+		}
+		if ss.PasswordHash != nil {
+			// The row is held FOR SHARE: a password change waits for this insert, or this
+			// read sees the changed hash.
+			var current []byte
+			if err := tx.QueryRow(ctx, `SELECT password_hash FROM users WHERE id = $1`, uid).Scan(&current); err != nil {
+				return err
+			}
+			if !bytes.Equal(current, ss.PasswordHash) {
+				return fmt.Errorf("postgres: the password of %q changed while signing in: %w", ss.User, store.ErrConflict)
+			}
 		}
 		role = r
 		return tx.QueryRow(ctx, `INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at, address, user_agent)

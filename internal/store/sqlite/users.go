@@ -226,6 +226,15 @@ func (s *Store) CreateSession(ctx context.Context, ss *store.Session) error {
 		if err != nil {
 			return err
 		}
+		if ss.PasswordHash != nil {
+			var current string
+			if err := tx.QueryRowContext(ctx, `SELECT password_hash FROM users WHERE id = ?`, uid).Scan(&current); err != nil {
+				return err
+			}
+			if current != string(ss.PasswordHash) {
+				return fmt.Errorf("sqlite: the password of %q changed while signing in: %w", ss.User, store.ErrConflict)
+			}
+		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at, address, user_agent)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, ss.TokenHash, uid, unixNano(ss.CreatedAt), unixNano(lastSeen), unixNano(ss.ExpiresAt), ss.Address, ss.UserAgent)
 		if err != nil {

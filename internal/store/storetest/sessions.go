@@ -263,6 +263,22 @@ func testSessionsRejectInvalid(t *testing.T, s store.Store) {
 	if list, err := s.ListSessions(ctx, "root"); err != nil || len(list) != 0 {
 		t.Errorf("ListSessions after refused creations = %v, %v; want none", sessionIDs(list), err)
 	}
+	// A session made with the password hash just checked is stored only while that hash is
+	// still the user's: a password changed in between wins.
+	checked := store.Session{TokenHash: "c1", User: "root", CreatedAt: now, ExpiresAt: now.Add(time.Hour), PasswordHash: []byte("$2a$10$root")}
+	if err := s.CreateSession(ctx, &checked); err != nil {
+		t.Fatalf("CreateSession with the current password hash: %v", err)
+	}
+	if err := s.SetUserPassword(ctx, "root", []byte("$2a$10$changed")); err != nil {
+		t.Fatal(err)
+	}
+	stale := store.Session{TokenHash: "c2", User: "root", CreatedAt: now, ExpiresAt: now.Add(time.Hour), PasswordHash: []byte("$2a$10$root")}
+	if err := s.CreateSession(ctx, &stale); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("CreateSession with a password hash no longer the user's: %v, want ErrConflict", err)
+	}
+	if list, err := s.ListSessions(ctx, "root"); err != nil || len(list) != 0 {
+		t.Errorf("sessions after the password change = %v, %v; want none", sessionIDs(list), err)
+	}
 	// A token hash is unique.
 	ss := newSession(t, s, "root", now)
 	dup := *ss

@@ -155,14 +155,17 @@ func (a *API) downloadWire(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := fmt.Sprintf("message-%d-wire", m.ID)
+	// Custom headers of a partner or send profile may carry credentials: their values are
+	// withheld (archive.PublicHeader).
+	header := archive.PublicHeader(m.WireHeader)
 	if withHeaders {
 		var head strings.Builder
-		m.WireHeader.Write(&head)
+		header.Write(&head)
 		head.WriteString("\r\n")
 		a.serveBlob(w, r, b, "message/rfc822", name+".eml", []byte(head.String()))
 		return
 	}
-	hj, err := json.Marshal(m.WireHeader)
+	hj, err := json.Marshal(header)
 	if err != nil {
 		b.Close()
 		writeError(w, http.StatusInternalServerError, "encoding the wire headers: "+err.Error())

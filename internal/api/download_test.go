@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/as2gate/as2gate/cms/cmstest"
+	"github.com/as2gate/as2gate/internal/archive"
 	"github.com/as2gate/as2gate/internal/payload"
 	"github.com/as2gate/as2gate/internal/store"
 	"github.com/as2gate/as2gate/internal/store/sqlite"
@@ -78,6 +79,7 @@ func newDownloads(t *testing.T) *downloads {
 			"Content-Type": {`multipart/related; boundary="b1"`},
 			"As2-From":     {"PARTNERX"},
 			"Message-Id":   {"<full@partner>"},
+			"X-Api-Key":    {"k3y-from-the-partner-config"},
 		},
 		MDN: &store.MDN{Disposition: "automatic-action/MDN-sent-automatically; processed", Positive: true,
 			MessageID: "<mdn@gw>", Header: "As2-From: GW\r\nContent-Type: multipart/report; report-type=disposition-notification; boundary=\"r1\"\r\n",
@@ -154,7 +156,7 @@ func TestDownloads(t *testing.T) {
 		{name: "wire", path: full + "/wire", token: token, status: 200,
 			contentType: `multipart/related; boundary=b1`, disposition: "attachment; filename=message-" + itoa(d.full) + "-wire.bin", body: d.wire},
 		{name: "wire with headers", path: full + "/wire?with_headers=1", token: token, status: 200, contentType: "message/rfc822",
-			body: append([]byte("As2-From: PARTNERX\r\nContent-Type: multipart/related; boundary=\"b1\"\r\nMessage-Id: <full@partner>\r\n\r\n"), d.wire...)},
+			body: append([]byte("As2-From: PARTNERX\r\nContent-Type: multipart/related; boundary=\"b1\"\r\nMessage-Id: <full@partner>\r\nX-Api-Key: "+archive.Redacted+"\r\n\r\n"), d.wire...)},
 		{name: "wire, bad with_headers", path: full + "/wire?with_headers=yes", token: token, status: 400, errorHas: "with_headers"},
 		{name: "wire not packed yet", path: bare + "/wire", token: token, status: 404, errorHas: "no wire message"},
 		{name: "wire lost from the store", path: broken + "/wire", token: token, status: 500, errorHas: "under reference"},
@@ -205,6 +207,21 @@ func TestDownloadWireHeaderField(t *testing.T) {
 	}
 	if h.Get("Message-Id") != "<full@partner>" || h.Get("As2-From") != "PARTNERX" {
 		t.Errorf("%s = %v", WireHeaderField, h)
+	}
+	// A custom header's value may be a credential: its name is kept, its value withheld,
+	// here, with the headers in front of the download, and in the export.
+	if h.Get("X-Api-Key") != archive.Redacted {
+		t.Errorf("%s shows X-Api-Key as %q", WireHeaderField, h.Get("X-Api-Key"))
+	}
+	for _, path := range []string{"/wire?with_headers=1", "/export"} {
+		_, body := d.get(t, "/api/v1/messages/"+itoa(d.full)+path, token)
+		if bytes.Contains(body, []byte("k3y-from-the-partner-config")) {
+			t.Errorf("%s shows the custom header's value", path)
+		}
+	}
+	_, body := d.get(t, "/api/v1/messages/"+itoa(d.full)+"/wire?with_headers=1", token)
+	if !bytes.Contains(body, []byte("X-Api-Key: "+archive.Redacted)) {
+		t.Errorf("the wire download with headers lacks the withheld header:\n%.300s", body)
 	}
 }
 

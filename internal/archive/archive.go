@@ -201,7 +201,7 @@ func (e *Export) Write(w io.Writer) error {
 		if err := z.copy(WireBody, "wire message body, exactly as sent or received", e.wire); err != nil {
 			return err
 		}
-		if err := z.bytes(WireHeaders, "HTTP headers of the wire message", headerText(m.WireHeader)); err != nil {
+		if err := z.bytes(WireHeaders, "HTTP headers of the wire message", headerText(PublicHeader(m.WireHeader))); err != nil {
 			return err
 		}
 		ok, note, err := z.split(e.wire, m.WireHeader.Get("Content-Type"), WireSignedPart, WireSignature, "the wire message")

@@ -42,7 +42,15 @@ type S3 struct {
 	prefix     string
 	spool      string
 	name       string // the URL without query, for messages
+
+	// pinged is when Ping last wrote its probe: /readyz answers anyone who reaches the admin
+	// listener, so a write is made at most once per pingFresh, a read-only check otherwise.
+	pingMu sync.Mutex
+	pinged time.Time
 }
+
+// pingFresh is how long a successful Ping stands for the bucket's writability.
+const pingFresh = 15 * time.Second
 
 // CheckS3URL reports what is wrong with an s3:// payload store URL, without connecting:
 // s3://bucket with the parameters endpoint, region, prefix, use_path_style and the others of
@@ -297,6 +305,17 @@ func (s *S3) Open(ctx context.Context, key string) (Blob, error) {
 // Ping implements Store: it writes and deletes a small object, so that missing write
 // permission shows up in readiness and not at the first message.
 func (s *S3) Ping(ctx context.Context) error {
+	s.pingMu.Lock()
+	defer s.pingMu.Unlock()
+	if !s.pinged.IsZero() && time.Since(s.pinged) < pingFresh {
+		// Written lately: a read-only check that the bucket still answers will do.
+		ok, err := s.bucket.IsAccessible(ctx)
+		if err != nil || !ok {
+			s.pinged = time.Time{}
+			return fmt.Errorf("payload: bucket %s%s does not answer: %v", s.name, s.prefix, err)
+		}
+		return nil
+	}
 	// A name of its own, so that nodes sharing the bucket do not delete each other's probe.
 	var rnd [8]byte
 	rand.Read(rnd[:])
@@ -307,6 +326,7 @@ func (s *S3) Ping(ctx context.Context) error {
 	if err := s.bucket.Delete(ctx, name); err != nil {
 		return fmt.Errorf("payload: bucket %s%s: deleting the probe: %w", s.name, s.prefix, err)
 	}
+	s.pinged = time.Now()
 	return nil
 }
 

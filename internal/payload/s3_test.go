@@ -369,3 +369,33 @@ func benchOpen(b *testing.B, s Store, around func(loop func())) {
 		}
 	})
 }
+
+// TestS3PingWritesSeldom: /readyz may be called by anyone who reaches the admin listener;
+// a second Ping soon after a successful one only checks that the bucket answers, and fails
+// when it does not.
+func TestS3PingWritesSeldom(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := payloadtest.Serve(t, "b")
+	s, err := OpenS3(ctx, srv.URL("anonymous", "true"), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := srv.Uploads.Load()
+	for range 5 {
+		if err := s.Ping(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after := srv.Uploads.Load(); after != before {
+		t.Fatalf("5 Pings right after one wrote %d probes, want none", after-before)
+	}
+	srv.Server.Close()
+	if err := s.Ping(ctx); err == nil {
+		t.Fatal("Ping with the server gone succeeded")
+	}
+}

@@ -115,8 +115,8 @@ func (m *managedEntries) refresh(ctx context.Context) error {
 
 // effective returns the file's configuration with entries, their material written under
 // root. live also removes the folders of entries that are gone.
-func (m *managedEntries) effective(entries []*store.ConfigEntry, root string, live bool) (*config.Config, map[string]int64, error) {
-	revs := map[string]int64{}
+func (m *managedEntries) effective(entries []*store.ConfigEntry, root string, live bool) (*config.Config, map[string]revision, error) {
+	revs := map[string]revision{}
 	ces := make([]config.Entry, 0, len(entries))
 	keep := map[string]bool{}
 	for _, e := range entries {
@@ -126,7 +126,7 @@ func (m *managedEntries) effective(entries []*store.ConfigEntry, root string, li
 			return nil, nil, err
 		}
 		ces = append(ces, config.Entry{Kind: e.Kind, Name: e.Name, Document: []byte(e.Document), Dir: dir})
-		revs[entryID(e.Kind, e.Name)] = e.Revision
+		revs[entryID(e.Kind, e.Name)] = revision{N: e.Revision, Written: e.UpdatedAt}
 	}
 	if live {
 		// Folders of a check a crash interrupted hold nothing in use.

@@ -564,13 +564,13 @@ func TestRegistryKeepsClients(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := newPartners(cfg, t.TempDir(), nil)
-	p.swap(c1, map[string]int64{"partner/DBP": 1})
+	p.swap(c1, map[string]revision{"partner/DBP": {N: 1, Written: time.Unix(1, 0)}})
 	r1 := p.current()
 	c2, err := cfg.WithEntries([]config.Entry{entry("https://b.example/as2")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.swap(c2, map[string]int64{"partner/DBP": 2})
+	p.swap(c2, map[string]revision{"partner/DBP": {N: 2, Written: time.Unix(2, 0)}})
 	r2 := p.current()
 	if r2.clients["FILEP"] != r1.clients["FILEP"] {
 		t.Error("a file partner got a new client although nothing changed")
@@ -581,11 +581,17 @@ func TestRegistryKeepsClients(t *testing.T) {
 	if route, err := p.Route(t.Context(), "DBP"); err != nil || route.URL != "https://b.example/as2" {
 		t.Errorf("route after the swap: %+v, %v", route, err)
 	}
-	p.swap(c2, map[string]int64{"partner/DBP": 2})
+	p.swap(c2, map[string]revision{"partner/DBP": {N: 2, Written: time.Unix(2, 0)}})
 	if p.current().clients["DBP"] != r2.clients["DBP"] {
 		t.Error("the same revision got a new client")
 	}
-	p.swap(cfg, map[string]int64{})
+	// Removed and added again on another node between two polls: revision 2 again, but a
+	// later write, so the clients are built anew.
+	p.swap(c2, map[string]revision{"partner/DBP": {N: 2, Written: time.Unix(3, 0)}})
+	if p.current().clients["DBP"] == r2.clients["DBP"] {
+		t.Error("an entry written again at the same revision number kept its old client")
+	}
+	p.swap(cfg, map[string]revision{})
 	if _, err := p.Route(t.Context(), "DBP"); err == nil {
 		t.Error("a removed partner still routes")
 	}

@@ -42,8 +42,17 @@ type registry struct {
 	domain    string
 	// revisions holds the revision of each partner, station and profile managed at run time
 	// (key kind + "/" + name); what is not in it comes from the file.
-	revisions map[string]int64
+	revisions map[string]revision
 }
+
+// revision tells one write of an entry from every other: its revision number restarts at
+// 1 when an entry is removed and added again, the time of the write does not.
+type revision struct {
+	N       int64
+	Written time.Time
+}
+
+func (a revision) same(b revision) bool { return a.N == b.N && a.Written.Equal(b.Written) }
 
 func newPartners(cfg *config.Config, spoolDir string, now func() time.Time) *partners {
 	p := &partners{now: now, spoolDir: spoolDir}
@@ -58,7 +67,7 @@ func entryID(kind, name string) string { return kind + "/" + name }
 // swap puts cfg in effect. A partner whose agreement did not change (from the file, or the
 // same revision of its entry, on the same station) keeps its HTTP clients and their
 // connections; the clients of the others are built anew and the old ones let go.
-func (p *partners) swap(cfg *config.Config, revisions map[string]int64) {
+func (p *partners) swap(cfg *config.Config, revisions map[string]revision) {
 	old := p.cur.Load()
 	r := &registry{cfg: cfg, clients: map[string]*http.Client{}, mdnClient: map[string]*http.Client{}, domain: "as2gate", revisions: revisions}
 	if u, err := url.Parse(cfg.PublicURL); err == nil && u.Hostname() != "" {
@@ -91,13 +100,13 @@ func (r *registry) unchanged(n *registry, pt *config.Partner) bool {
 		return false
 	}
 	id, st := entryID(store.EntryPartner, pt.AS2ID), entryID(store.EntryStation, pt.Station)
-	return r.revisions[id] == n.revisions[id] && r.revisions[st] == n.revisions[st]
+	return r.revisions[id].same(n.revisions[id]) && r.revisions[st].same(n.revisions[st])
 }
 
 // source says where an entry comes from, and its revision when it is managed at run time.
 func (r *registry) source(kind, name string) (string, int64) {
 	if rev, ok := r.revisions[entryID(kind, name)]; ok {
-		return api.SourceDatabase, rev
+		return api.SourceDatabase, rev.N
 	}
 	return api.SourceFile, 0
 }

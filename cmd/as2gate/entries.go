@@ -216,7 +216,13 @@ func (m *managedEntries) inFile(kind, name string) bool {
 
 // change validates the entries with e in place of the entry of its kind and name (e nil:
 // without it), writes the change with write, and puts the result in effect.
-func (m *managedEntries) change(ctx context.Context, kind, name string, e *store.ConfigEntry, write func(current *store.ConfigEntry) error) error {
+func (m *managedEntries) change(ctx context.Context, kind, name string, e *store.ConfigEntry, write func(current *store.ConfigEntry, base int64) error) error {
+	// The counter is read before the entries: a change another node makes after this read
+	// makes the write a conflict, since the validation below did not see it.
+	base, err := m.store.ConfigVersion(ctx)
+	if err != nil {
+		return err
+	}
 	entries, err := m.store.ConfigEntries(ctx)
 	if err != nil {
 		return err
@@ -247,7 +253,7 @@ func (m *managedEntries) change(ctx context.Context, kind, name string, e *store
 	if verr != nil {
 		return verr
 	}
-	if err := write(current); err != nil {
+	if err := write(current, base); err != nil {
 		return err
 	}
 	if err := m.loadLocked(ctx); err != nil {
@@ -308,7 +314,8 @@ func (m *managedEntries) Put(ctx context.Context, c api.EntryChange) (int64, err
 
 // write validates, stores and applies e.
 func (m *managedEntries) write(ctx context.Context, e *store.ConfigEntry, create bool) (int64, error) {
-	err := m.change(ctx, e.Kind, e.Name, e, func(*store.ConfigEntry) error {
+	err := m.change(ctx, e.Kind, e.Name, e, func(_ *store.ConfigEntry, base int64) error {
+		e.Base = base
 		if create {
 			return m.store.CreateConfigEntry(ctx, e)
 		}
@@ -338,8 +345,8 @@ func (m *managedEntries) Delete(ctx context.Context, kind, name string, revision
 	if _, err := m.store.ConfigEntry(ctx, kind, name); err != nil {
 		return err
 	}
-	return m.change(ctx, kind, name, nil, func(*store.ConfigEntry) error {
-		return m.store.DeleteConfigEntry(ctx, kind, name, revision)
+	return m.change(ctx, kind, name, nil, func(_ *store.ConfigEntry, base int64) error {
+		return m.store.DeleteConfigEntryAt(ctx, kind, name, revision, base)
 	})
 }
 

@@ -30,6 +30,12 @@ type ConfigEntry struct {
 	Revision  int64
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// Base, when not 0, is the change counter (ConfigVersion) read before the entries this
+	// write was validated with: the write is made only while the counter still has it, so a
+	// change another node made meanwhile (which the validation did not see) makes it
+	// ErrConflict rather than leaving entries that no longer fit together. The counter starts
+	// at 1, so a value read is never 0.
+	Base int64
 }
 
 // ConfigEntries keeps the configuration entries managed at run time. Each write also
@@ -52,6 +58,9 @@ type ConfigEntries interface {
 	// DeleteConfigEntry removes an entry and its material, provided its revision is still
 	// revision (0: whatever it is). ErrNotFound, or ErrConflict when the revision is stale.
 	DeleteConfigEntry(ctx context.Context, kind, name string, revision int64) error
+	// DeleteConfigEntryAt is DeleteConfigEntry made only while the change counter is still
+	// base (0: whatever it is), as ConfigEntry.Base.
+	DeleteConfigEntryAt(ctx context.Context, kind, name string, revision, base int64) error
 	// ConfigVersion returns the change counter: it moves with every write of an entry, so a
 	// node that polls it notices another node's change.
 	ConfigVersion(ctx context.Context) (int64, error)

@@ -180,6 +180,11 @@ func (s *Store) UpdateConfigEntry(ctx context.Context, e *store.ConfigEntry) err
 // DeleteConfigEntry implements store.ConfigEntries. The material goes with the entry (ON
 // DELETE CASCADE).
 func (s *Store) DeleteConfigEntry(ctx context.Context, kind, name string, revision int64) error {
+	return s.DeleteConfigEntryAt(ctx, kind, name, revision, 0)
+}
+
+// DeleteConfigEntryAt implements store.ConfigEntries.
+func (s *Store) DeleteConfigEntryAt(ctx context.Context, kind, name string, revision, base int64) error {
 	now := s.clock()
 	err := s.write(ctx, func(tx pgx.Tx) error {
 		var rev int64
@@ -191,7 +196,7 @@ func (s *Store) DeleteConfigEntry(ctx context.Context, kind, name string, revisi
 		if err != nil {
 			return err
 		}
-		return changed(ctx, tx, kind, name, "config_deleted", fmt.Sprintf("%s %s deleted at revision %d", kind, name, rev), now)
+		return changed(ctx, tx, kind, name, base, "config_deleted", fmt.Sprintf("%s %s deleted at revision %d", kind, name, rev), now)
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: delete config entry %s %q: %w", kind, name, err)
@@ -228,13 +233,19 @@ func writeMaterial(ctx context.Context, tx pgx.Tx, e *store.ConfigEntry, event s
 	if event == "config_updated" {
 		verb = "updated"
 	}
-	return changed(ctx, tx, e.Kind, e.Name, event, fmt.Sprintf("%s %s %s, revision %d", e.Kind, e.Name, verb, rev), now)
+	return changed(ctx, tx, e.Kind, e.Name, e.Base, event, fmt.Sprintf("%s %s %s, revision %d", e.Kind, e.Name, verb, rev), now)
 }
 
-// changed moves the change counter and writes the timeline event.
-func changed(ctx context.Context, tx pgx.Tx, kind, name, event, detail string, now time.Time) error {
-	if _, err := tx.Exec(ctx, `UPDATE config_version SET version = version + 1 WHERE id = 1`); err != nil {
+// changed moves the change counter, provided it is still base (0: whatever it is), and
+// writes the timeline event. The counter's row lock orders writers of every node, and a
+// writer that waited re-reads the version before its condition is checked.
+func changed(ctx context.Context, tx pgx.Tx, kind, name string, base int64, event, detail string, now time.Time) error {
+	tag, err := tx.Exec(ctx, `UPDATE config_version SET version = version + 1 WHERE id = 1 AND ($1::bigint = 0 OR version = $1)`, base)
+	if err != nil {
 		return err
+	}
+	if tag.RowsAffected() != 1 {
+		return fmt.Errorf("the partners, stations or profiles changed meanwhile (another node?): read them again: %w", store.ErrConflict)
 	}
 	ev := &store.Event{Type: event, Detail: detail}
 	if kind == store.EntryPartner {

@@ -170,6 +170,11 @@ func (s *Store) UpdateConfigEntry(ctx context.Context, e *store.ConfigEntry) err
 
 // DeleteConfigEntry implements store.ConfigEntries.
 func (s *Store) DeleteConfigEntry(ctx context.Context, kind, name string, revision int64) error {
+	return s.DeleteConfigEntryAt(ctx, kind, name, revision, 0)
+}
+
+// DeleteConfigEntryAt implements store.ConfigEntries.
+func (s *Store) DeleteConfigEntryAt(ctx context.Context, kind, name string, revision, base int64) error {
 	now := s.clock()
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var rev, created int64
@@ -182,7 +187,7 @@ func (s *Store) DeleteConfigEntry(ctx context.Context, kind, name string, revisi
 		if _, err := tx.ExecContext(ctx, `DELETE FROM config_entries WHERE kind = ? AND name = ?`, kind, name); err != nil {
 			return err
 		}
-		return changed(ctx, tx, kind, name, "config_deleted", fmt.Sprintf("%s %s deleted at revision %d", kind, name, rev), now)
+		return changed(ctx, tx, kind, name, base, "config_deleted", fmt.Sprintf("%s %s deleted at revision %d", kind, name, rev), now)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: delete config entry %s %q: %w", kind, name, err)
@@ -220,13 +225,20 @@ func writeMaterial(ctx context.Context, tx *sql.Tx, e *store.ConfigEntry, event 
 	if event == "config_updated" {
 		verb = "updated"
 	}
-	return changed(ctx, tx, e.Kind, e.Name, event, fmt.Sprintf("%s %s %s, revision %d", e.Kind, e.Name, verb, rev), now)
+	return changed(ctx, tx, e.Kind, e.Name, e.Base, event, fmt.Sprintf("%s %s %s, revision %d", e.Kind, e.Name, verb, rev), now)
 }
 
-// changed moves the change counter and writes the timeline event.
-func changed(ctx context.Context, tx *sql.Tx, kind, name, event, detail string, now time.Time) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE config_version SET version = version + 1 WHERE id = 1`); err != nil {
+// changed moves the change counter, provided it is still base (0: whatever it is), and
+// writes the timeline event.
+func changed(ctx context.Context, tx *sql.Tx, kind, name string, base int64, event, detail string, now time.Time) error {
+	res, err := tx.ExecContext(ctx, `UPDATE config_version SET version = version + 1 WHERE id = 1 AND (? = 0 OR version = ?)`, base, base)
+	if err != nil {
 		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n != 1 {
+		return fmt.Errorf("the partners, stations or profiles changed meanwhile (another node?): read them again: %w", store.ErrConflict)
 	}
 	ev := &store.Event{Type: event, Detail: detail}
 	if kind == store.EntryPartner {

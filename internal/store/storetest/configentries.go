@@ -21,6 +21,7 @@ func RunConfigEntries(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UpdateRevision", testEntryUpdateRevision},
 		{"Delete", testEntryDelete},
 		{"VersionAndEvents", testEntryVersionAndEvents},
+		{"Base", testEntryBase},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -214,5 +215,48 @@ func testEntryVersionAndEvents(t *testing.T, s store.Store) {
 	want := []string{"config_deleted", "config_updated", "config_created"}
 	if len(types) != 3 || types[0] != want[0] || types[1] != want[1] || types[2] != want[2] {
 		t.Errorf("events = %v, want %v (newest first)", types, want)
+	}
+}
+
+// testEntryBase: a write made with the change counter it was validated at succeeds only
+// while the counter is still there.
+func testEntryBase(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	v0, err := s.ConfigVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := partnerEntry("A")
+	a.Base = v0
+	if err := s.CreateConfigEntry(ctx, a); err != nil {
+		t.Fatalf("create at the current counter: %v", err)
+	}
+	// v0 is stale now: each kind of write made from it is refused and changes nothing.
+	b := partnerEntry("B")
+	b.Base = v0
+	if err := s.CreateConfigEntry(ctx, b); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("create at a stale counter: %v, want ErrConflict", err)
+	}
+	if _, err := s.ConfigEntry(ctx, store.EntryPartner, "B"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a refused create was stored: %v", err)
+	}
+	upd := partnerEntry("A")
+	upd.Document, upd.Base = "url: https://changed.example/as2\n", v0
+	if err := s.UpdateConfigEntry(ctx, upd); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("update at a stale counter: %v, want ErrConflict", err)
+	}
+	if err := s.DeleteConfigEntryAt(ctx, store.EntryPartner, "A", 0, v0); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("delete at a stale counter: %v, want ErrConflict", err)
+	}
+	got, err := s.ConfigEntry(ctx, store.EntryPartner, "A")
+	if err != nil || got.Revision != 1 || got.Document != a.Document {
+		t.Fatalf("after refused writes A is %+v, %v; want revision 1 unchanged", got, err)
+	}
+	v1, err := s.ConfigVersion(ctx)
+	if err != nil || v1 != v0+1 {
+		t.Fatalf("counter %d, %v; want %d (refused writes do not move it)", v1, err, v0+1)
+	}
+	if err := s.DeleteConfigEntryAt(ctx, store.EntryPartner, "A", 0, v1); err != nil {
+		t.Fatalf("delete at the current counter: %v", err)
 	}
 }

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -99,9 +101,13 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 	if g.metrics, err = newMetrics(func() *config.Config { return g.partners.current().cfg }, g.store, log.With("component", "metrics")); err != nil {
 		return nil, err
 	}
+	owner, err := leaseOwner(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	g.worker, err = outbound.New(outbound.Config{
 		Store: g.store, Payloads: g.payloads, Partners: g.partners,
-		Owner:       leaseOwner(cfg.DataDir),
+		Owner:       owner,
 		Concurrency: cfg.Workers, PerPartner: cfg.Defaults.Concurrency, PartnerLimits: g.partners.limits, Lease: cfg.Lease,
 		SpoolDir: g.spoolDir(), Log: log.With("component", "outbound"), Metrics: g.metrics,
 		OnFailed: func(ctx context.Context, m *store.Message, f outbound.Failure) {
@@ -194,11 +200,13 @@ func adminHandler(api, console, metrics http.Handler) http.Handler {
 // and "" when users existed.
 func (g *Gateway) AdminPassword() string { return g.adminPassword }
 
-// leaseOwner names this node in the queue's leases: its host and data folder, the same across
-// restarts, so that a node restarted after kill -9 takes its in-flight rows back at once
-// (outbound.Config.Owner) instead of waiting for their leases to expire, while nodes sharing
-// a database keep distinct names.
-func leaseOwner(dataDir string) string {
+// leaseOwner names this node in the queue's leases: its host, its data folder and the
+// random id kept in that folder (node-id), the same across restarts, so that a node
+// restarted after kill -9 takes its in-flight rows back at once (outbound.Config.Owner)
+// instead of waiting for their leases to expire. The id keeps the names of nodes sharing a
+// database distinct even where the host name and the folder's path are alike (containers
+// with a fixed host name and the same mount).
+func leaseOwner(dataDir string) (string, error) {
 	host, err := os.Hostname()
 	if err != nil {
 		host = "localhost"
@@ -206,7 +214,45 @@ func leaseOwner(dataDir string) string {
 	if abs, err := filepath.Abs(dataDir); err == nil {
 		dataDir = abs
 	}
-	return host + ":" + dataDir
+	id, err := nodeID(filepath.Join(dataDir, "node-id"))
+	if err != nil {
+		return "", fmt.Errorf("this node's id: %w", err)
+	}
+	return host + ":" + dataDir + "#" + id, nil
+}
+
+// nodeID reads the id in path, or makes one there (16 hex digits) when there is none.
+func nodeID(path string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		if id := strings.TrimSpace(string(b)); id != "" {
+			return id, nil
+		}
+		return "", fmt.Errorf("%s is empty: remove it and a new id is made", path)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	var b [8]byte
+	rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	if errors.Is(err, os.ErrExist) {
+		return nodeID(path) // another start made it first
+	}
+	if err != nil {
+		return "", err
+	}
+	_, werr := f.WriteString(id + "\n")
+	if serr := f.Sync(); werr == nil {
+		werr = serr
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		os.Remove(path)
+		return "", werr
+	}
+	return id, nil
 }
 
 func (g *Gateway) spoolDir() string { return filepath.Join(g.cfg.DataDir, "tmp") }

@@ -62,7 +62,7 @@ func (s *Store) Requeue(ctx context.Context, id int64, r store.RequeueRequest) (
 			lease_owner = '', lease_until = 0, claimed_from = '', updated_at = $5,
 			retried_at = CASE WHEN state = 'failed' THEN $5 ELSE retried_at END
 			WHERE id = $6 RETURNING `+messageColumns,
-			unixNano(due), r.MessageID, r.URL, r.ClearWire, unixNano(now), id))
+			store.UnixNano(due), r.MessageID, r.URL, r.ClearWire, store.UnixNano(now), id))
 		if err != nil {
 			return err
 		}
@@ -101,7 +101,7 @@ func (s *Store) Stop(ctx context.Context, id int64, reason string, ev *store.Eve
 		out, err = scanMessage(tx.QueryRow(ctx, `UPDATE messages SET state = 'failed',
 			next_attempt_at = 0, last_error = $1, last_code = $2,
 			lease_owner = '', lease_until = 0, claimed_from = '', updated_at = $3
-			WHERE id = $4 RETURNING `+messageColumns, reason, stoppedCode, unixNano(now), id))
+			WHERE id = $4 RETURNING `+messageColumns, reason, stoppedCode, store.UnixNano(now), id))
 		if err != nil {
 			return err
 		}

@@ -65,7 +65,7 @@ func (s *Store) readEntries(ctx context.Context, query string, args ...any) ([]*
 			rows.Close()
 			return nil, err
 		}
-		e.CreatedAt, e.UpdatedAt = fromNano(created), fromNano(updated)
+		e.CreatedAt, e.UpdatedAt = store.FromNano(created), store.FromNano(updated)
 		e.Material = map[string][]byte{}
 		out = append(out, &e)
 		byKey[[2]string{e.Kind, e.Name}] = &e
@@ -132,7 +132,7 @@ func (s *Store) CreateConfigEntry(ctx context.Context, e *store.ConfigEntry) err
 		// where a unique violation would abort the transaction.
 		tag, err := tx.Exec(ctx, `INSERT INTO config_entries (kind, name, document, revision, created_at, updated_at)
 			VALUES ($1, $2, $3, 1, $4, $4) ON CONFLICT (kind, name) DO NOTHING`,
-			e.Kind, e.Name, e.Document, unixNano(now))
+			e.Kind, e.Name, e.Document, store.UnixNano(now))
 		if err != nil {
 			return err
 		}
@@ -158,7 +158,7 @@ func (s *Store) UpdateConfigEntry(ctx context.Context, e *store.ConfigEntry) err
 	err := s.write(ctx, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `UPDATE config_entries SET document = $3, revision = revision + 1, updated_at = $4
 			WHERE kind = $1 AND name = $2 AND ($5::bigint = 0 OR revision = $5::bigint) RETURNING revision, created_at`,
-			e.Kind, e.Name, e.Document, unixNano(now), e.Revision).Scan(&rev, &created)
+			e.Kind, e.Name, e.Document, store.UnixNano(now), e.Revision).Scan(&rev, &created)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return whyNoRow(ctx, tx, e.Kind, e.Name, e.Revision)
 		}
@@ -173,7 +173,7 @@ func (s *Store) UpdateConfigEntry(ctx context.Context, e *store.ConfigEntry) err
 	if err != nil {
 		return fmt.Errorf("postgres: update config entry %s %q: %w", e.Kind, e.Name, err)
 	}
-	e.Revision, e.CreatedAt, e.UpdatedAt = rev, fromNano(created), now
+	e.Revision, e.CreatedAt, e.UpdatedAt = rev, store.FromNano(created), now
 	return nil
 }
 

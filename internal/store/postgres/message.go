@@ -55,12 +55,12 @@ func scanMessage(row pgx.Row) (*store.Message, error) {
 	if related != nil {
 		m.RelatedID = *related
 	}
-	m.NextAttemptAt = fromNano(next)
-	m.LeaseUntil = fromNano(leaseUntil)
-	m.CreatedAt = fromNano(created)
-	m.UpdatedAt = fromNano(updated)
-	m.DeliveredAt = fromNano(delivered)
-	m.RetriedAt = fromNano(retried)
+	m.NextAttemptAt = store.FromNano(next)
+	m.LeaseUntil = store.FromNano(leaseUntil)
+	m.CreatedAt = store.FromNano(created)
+	m.UpdatedAt = store.FromNano(updated)
+	m.DeliveredAt = store.FromNano(delivered)
+	m.RetriedAt = store.FromNano(retried)
 	return &m, nil
 }
 
@@ -133,7 +133,7 @@ func (s *Store) CreateInbound(ctx context.Context, m *store.Message, mdnJob *sto
 			d, err := scanMessage(tx.QueryRow(ctx, `SELECT `+messageColumns+` FROM messages
 				WHERE direction = 'in' AND station = $1 AND partner = $2 AND message_id = $3 AND created_at >= $4
 				ORDER BY created_at DESC, id DESC LIMIT 1`,
-				m.Station, m.Partner, m.MessageID, unixNano(dedupSince)))
+				m.Station, m.Partner, m.MessageID, store.UnixNano(dedupSince)))
 			if err == nil {
 				dup = d
 				return nil
@@ -177,7 +177,7 @@ func (s *Store) CreateInbound(ctx context.Context, m *store.Message, mdnJob *sto
 // MarkDelivered implements store.Store.
 func (s *Store) MarkDelivered(ctx context.Context, id int64, at time.Time) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE messages SET delivered_at = $1, updated_at = $2
-		WHERE id = $3 AND direction = 'in'`, unixNano(at), unixNano(s.clock()), id)
+		WHERE id = $3 AND direction = 'in'`, store.UnixNano(at), store.UnixNano(s.clock()), id)
 	if err != nil {
 		return fmt.Errorf("postgres: mark %d delivered: %w", id, err)
 	}
@@ -200,7 +200,7 @@ func (s *Store) Undelivered(ctx context.Context, limit int) ([]*store.Message, e
 
 // insertMessage inserts m in tx and sets its ID and times.
 func insertMessage(ctx context.Context, tx pgx.Tx, m *store.Message, now time.Time) error {
-	if err := checkMessage(m); err != nil {
+	if err := store.CheckMessage(m); err != nil {
 		return err
 	}
 	files, err := jsonText(m.Files)
@@ -225,8 +225,8 @@ func insertMessage(ctx context.Context, tx pgx.Tx, m *store.Message, now time.Ti
 		RETURNING id`,
 		m.Direction, m.Kind, m.MessageID, m.Station, m.Partner, m.Subject, m.Tag, m.State,
 		files, m.Wire, header, m.MIC, m.MDNMode, mdn, m.URL, nullID(m.RelatedID), m.Attempts,
-		unixNano(m.NextAttemptAt), m.LeaseOwner, unixNano(m.LeaseUntil), m.ClaimedFrom,
-		m.LastError, m.LastCode, unixNano(now), unixNano(now), unixNano(m.DeliveredAt), m.Profile).Scan(&id)
+		store.UnixNano(m.NextAttemptAt), m.LeaseOwner, store.UnixNano(m.LeaseUntil), m.ClaimedFrom,
+		m.LastError, m.LastCode, store.UnixNano(now), store.UnixNano(now), store.UnixNano(m.DeliveredAt), m.Profile).Scan(&id)
 	if err != nil {
 		return err
 	}
@@ -307,7 +307,7 @@ func (s *Store) FindDuplicate(ctx context.Context, station, partner, messageID s
 	m, err := scanMessage(s.pool.QueryRow(ctx, `SELECT `+messageColumns+` FROM messages
 		WHERE direction = 'in' AND station = $1 AND partner = $2 AND message_id = $3 AND created_at >= $4
 		ORDER BY created_at DESC, id DESC LIMIT 1`,
-		station, partner, messageID, unixNano(since)))
+		station, partner, messageID, store.UnixNano(since)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("postgres: message %s from %s to %s: %w", messageID, partner, station, store.ErrNotFound)
 	}

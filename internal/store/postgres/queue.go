@@ -45,8 +45,8 @@ func (s *Store) Claim(ctx context.Context, r store.ClaimRequest) ([]*store.Messa
 	case r.PerPartner < 0:
 		return nil, fmt.Errorf("postgres: claim: per-partner limit %d is negative", r.PerPartner)
 	}
-	now := unixNano(r.Now)
-	until := unixNano(r.Now.Add(r.Lease))
+	now := store.UnixNano(r.Now)
+	until := store.UnixNano(r.Now.Add(r.Lease))
 	limited := r.PerPartner > 0
 	for _, n := range r.PartnerLimits {
 		limited = limited || n > 0
@@ -72,7 +72,7 @@ func (s *Store) Claim(ctx context.Context, r store.ClaimRequest) ([]*store.Messa
 		ms, err := queryMessages(ctx, tx, `UPDATE messages SET state = 'sending',
 			claimed_from = CASE state WHEN 'sending' THEN claimed_from ELSE state END,
 			lease_owner = $1, lease_until = $2, updated_at = $3
-			WHERE id = ANY($4) RETURNING `+messageColumns, r.Owner, until, unixNano(s.clock()), ids)
+			WHERE id = ANY($4) RETURNING `+messageColumns, r.Owner, until, store.UnixNano(s.clock()), ids)
 		if err != nil {
 			return err
 		}
@@ -258,7 +258,7 @@ func (s *Store) SetWire(ctx context.Context, id int64, owner, wire string, heade
 			return fmt.Errorf("message %d already has wire %s: %w", id, m.Wire, store.ErrConflict)
 		}
 		_, err = tx.Exec(ctx, `UPDATE messages SET wire = $1, wire_header = $2::jsonb, mic = $3,
-			updated_at = $4 WHERE id = $5`, wire, h, mic, unixNano(s.clock()), id)
+			updated_at = $4 WHERE id = $5`, wire, h, mic, store.UnixNano(s.clock()), id)
 		return err
 	})
 	if err != nil {
@@ -270,7 +270,7 @@ func (s *Store) SetWire(ctx context.Context, id int64, owner, wire string, heade
 // Finish implements store.Store. It notifies the other nodes: a retry may be due, and a
 // partner's slot is free.
 func (s *Store) Finish(ctx context.Context, id int64, owner string, o store.Outcome) error {
-	if err := checkOutcome(o, store.StateQueued, store.StateAwaitingMDN, store.StateSent, store.StateFailed); err != nil {
+	if err := store.CheckOutcome(o, store.StateQueued, store.StateAwaitingMDN, store.StateSent, store.StateFailed); err != nil {
 		return fmt.Errorf("postgres: finish message %d: %w", id, err)
 	}
 	err := s.write(ctx, func(tx pgx.Tx) error {
@@ -292,7 +292,7 @@ func (s *Store) Finish(ctx context.Context, id int64, owner string, o store.Outc
 // CompleteMDN implements store.Store. It drops any lease: a worker that still holds one gets
 // ErrConflict when it finishes.
 func (s *Store) CompleteMDN(ctx context.Context, id int64, o store.Outcome) error {
-	if err := checkOutcome(o, store.StateSent, store.StateFailed, store.StateQueued); err != nil {
+	if err := store.CheckOutcome(o, store.StateSent, store.StateFailed, store.StateQueued); err != nil {
 		return fmt.Errorf("postgres: complete MDN of message %d: %w", id, err)
 	}
 	err := s.write(ctx, func(tx pgx.Tx) error {
@@ -336,8 +336,8 @@ func (s *Store) record(ctx context.Context, tx pgx.Tx, m *store.Message, o store
 		attempts = $4, last_error = $5, last_code = $6,
 		lease_owner = '', lease_until = 0, claimed_from = '', updated_at = $7
 		WHERE id = $8`,
-		o.State, unixNano(o.NextAttemptAt), mdnText, attempts, lastError, lastCode,
-		unixNano(now), m.ID)
+		o.State, store.UnixNano(o.NextAttemptAt), mdnText, attempts, lastError, lastCode,
+		store.UnixNano(now), m.ID)
 	if err != nil {
 		return err
 	}
@@ -368,7 +368,7 @@ func (s *Store) Release(ctx context.Context, id int64, owner string) error {
 		}
 		if _, err := tx.Exec(ctx, `UPDATE messages SET state = $1, next_attempt_at = $2,
 			lease_owner = '', lease_until = 0, claimed_from = '', updated_at = $3
-			WHERE id = $4`, state, unixNano(next), unixNano(now), id); err != nil {
+			WHERE id = $4`, state, store.UnixNano(next), store.UnixNano(now), id); err != nil {
 			return err
 		}
 		return s.notifyDue(ctx, tx)
@@ -393,5 +393,5 @@ func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 	if next == nil {
 		return time.Time{}, false, nil
 	}
-	return fromNano(*next), true, nil
+	return store.FromNano(*next), true, nil
 }

@@ -36,7 +36,7 @@ func (s *Store) Reprocess(ctx context.Context, id int64, r store.ReprocessReques
 		out, err = scanMessage(tx.QueryRow(ctx, `UPDATE messages SET state = $1, files = $2::jsonb,
 			mic = $3, last_error = $4, last_code = $5, delivered_at = 0, updated_at = $6
 			WHERE id = $7 RETURNING `+messageColumns,
-			r.State, files, r.MIC, r.LastError, r.LastCode, unixNano(now), id))
+			r.State, files, r.MIC, r.LastError, r.LastCode, store.UnixNano(now), id))
 		if err != nil {
 			return err
 		}

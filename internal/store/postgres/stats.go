@@ -59,7 +59,7 @@ func (s *Store) Stats(ctx context.Context) (*store.Stats, error) {
 			return nil, fmt.Errorf("postgres: stats: %w", err)
 		}
 		if oldest != nil {
-			q.OldestDue = fromNano(*oldest)
+			q.OldestDue = store.FromNano(*oldest)
 		}
 		st.Queues = append(st.Queues, q)
 	}

@@ -26,7 +26,7 @@ func insertAttempt(ctx context.Context, tx pgx.Tx, row int64, a *store.Attempt, 
 	err = tx.QueryRow(ctx, `INSERT INTO attempts (message_row, at, class, code,
 		http_status, header, body_excerpt, error, action)
 		VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9) RETURNING id`,
-		row, unixNano(at), a.Class, a.Code, a.HTTPStatus, header, a.BodyExcerpt, a.Error,
+		row, store.UnixNano(at), a.Class, a.Code, a.HTTPStatus, header, a.BodyExcerpt, a.Error,
 		a.Action).Scan(&id)
 	if err != nil {
 		return fmt.Errorf("attempt: %w", err)
@@ -58,7 +58,7 @@ func insertEvent(ctx context.Context, tx pgx.Tx, ev *store.Event, m *store.Messa
 	}
 	err := tx.QueryRow(ctx, `INSERT INTO events (at, message_row, direction, partner,
 		tag, type, detail) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
-		unixNano(ev.At), nullID(ev.MessageRow), ev.Direction, ev.Partner, ev.Tag, ev.Type,
+		store.UnixNano(ev.At), nullID(ev.MessageRow), ev.Direction, ev.Partner, ev.Tag, ev.Type,
 		ev.Detail).Scan(&ev.ID)
 	if err != nil {
 		return fmt.Errorf("event %s: %w", ev.Type, err)
@@ -89,7 +89,7 @@ func (s *Store) Attempts(ctx context.Context, messageRow int64) ([]*store.Attemp
 		if err := fromJSON("header", header, &a.Header); err != nil {
 			return nil, fmt.Errorf("postgres: attempt %d: %w", a.ID, err)
 		}
-		a.At = fromNano(at)
+		a.At = store.FromNano(at)
 		out = append(out, &a)
 	}
 	if err := rows.Err(); err != nil {
@@ -147,7 +147,7 @@ func (s *Store) Timeline(ctx context.Context, f store.EventFilter) ([]*store.Eve
 			&ev.Detail); err != nil {
 			return nil, fmt.Errorf("postgres: events: %w", err)
 		}
-		ev.At = fromNano(at)
+		ev.At = store.FromNano(at)
 		if row != nil {
 			ev.MessageRow = *row
 		}
@@ -191,7 +191,7 @@ func (s *Store) Failures(ctx context.Context, f store.FailureFilter) ([]*store.F
 		if err := fromJSON("header", header, &fl.Header); err != nil {
 			return nil, fmt.Errorf("postgres: attempt %d: %w", fl.ID, err)
 		}
-		fl.At = fromNano(at)
+		fl.At = store.FromNano(at)
 		out = append(out, &fl)
 	}
 	if err := rows.Err(); err != nil {

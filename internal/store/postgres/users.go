@@ -34,7 +34,7 @@ func (s *Store) CreateUser(ctx context.Context, u *store.User) error {
 	now := s.clock()
 	var id int64
 	err := s.pool.QueryRow(ctx, `INSERT INTO users (name, role, password_hash, created_at)
-		VALUES ($1, $2, $3, $4) RETURNING id`, u.Name, u.Role, string(u.PasswordHash), unixNano(now)).Scan(&id)
+		VALUES ($1, $2, $3, $4) RETURNING id`, u.Name, u.Role, string(u.PasswordHash), store.UnixNano(now)).Scan(&id)
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "23505" {
 		return fmt.Errorf("postgres: user %q exists: %w", u.Name, store.ErrConflict)
@@ -57,7 +57,7 @@ func scanUser(row pgx.Row) (*store.User, error) {
 	if err := row.Scan(&u.ID, &u.Name, &u.Role, &hash, &created); err != nil {
 		return nil, err
 	}
-	u.PasswordHash, u.CreatedAt = []byte(hash), fromNano(created)
+	u.PasswordHash, u.CreatedAt = []byte(hash), store.FromNano(created)
 	return &u, nil
 }
 
@@ -248,8 +248,8 @@ func (s *Store) CreateSession(ctx context.Context, ss *store.Session) error {
 		}
 		role = r
 		return tx.QueryRow(ctx, `INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at, address, user_agent)
-			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`, ss.TokenHash, uid, unixNano(ss.CreatedAt), unixNano(lastSeen),
-			unixNano(ss.ExpiresAt), ss.Address, ss.UserAgent).Scan(&id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`, ss.TokenHash, uid, store.UnixNano(ss.CreatedAt), store.UnixNano(lastSeen),
+			store.UnixNano(ss.ExpiresAt), ss.Address, ss.UserAgent).Scan(&id)
 	})
 	if err != nil {
 		return userErr("create a session for", ss.User, err)
@@ -269,7 +269,7 @@ func scanSession(row pgx.Row) (*store.Session, error) {
 	if err := row.Scan(&ss.ID, &ss.TokenHash, &ss.User, &ss.Role, &created, &seen, &expiresAt, &ss.Address, &ss.UserAgent); err != nil {
 		return nil, err
 	}
-	ss.CreatedAt, ss.LastSeen, ss.ExpiresAt = fromNano(created), fromNano(seen), fromNano(expiresAt)
+	ss.CreatedAt, ss.LastSeen, ss.ExpiresAt = store.FromNano(created), store.FromNano(seen), store.FromNano(expiresAt)
 	return &ss, nil
 }
 
@@ -321,7 +321,7 @@ func (s *Store) ListSessions(ctx context.Context, user string) ([]*store.Session
 
 // TouchSession implements store.Users.
 func (s *Store) TouchSession(ctx context.Context, id int64, at time.Time) error {
-	return s.sessionWrite(ctx, id, "touch", `UPDATE sessions SET last_seen_at = $1 WHERE id = $2`, unixNano(at), id)
+	return s.sessionWrite(ctx, id, "touch", `UPDATE sessions SET last_seen_at = $1 WHERE id = $2`, store.UnixNano(at), id)
 }
 
 // DeleteSession implements store.Users.
@@ -344,7 +344,7 @@ func (s *Store) sessionWrite(ctx context.Context, id int64, what, query string, 
 
 // DeleteExpiredSessions implements store.Users.
 func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE expires_at <= $1`, unixNano(now))
+	tag, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE expires_at <= $1`, store.UnixNano(now))
 	if err != nil {
 		return 0, fmt.Errorf("postgres: delete expired sessions: %w", err)
 	}

@@ -61,8 +61,8 @@ func (s *Store) Requeue(ctx context.Context, id int64, r store.RequeueRequest) (
 			lease_owner = '', lease_until = 0, claimed_from = '', updated_at = ?,
 			retried_at = CASE WHEN state = 'failed' THEN ? ELSE retried_at END
 			WHERE id = ? RETURNING `+messageColumns,
-			unixNano(due), r.MessageID, r.URL, r.ClearWire, r.ClearWire, r.ClearWire,
-			unixNano(now), unixNano(now), id))
+			store.UnixNano(due), r.MessageID, r.URL, r.ClearWire, r.ClearWire, r.ClearWire,
+			store.UnixNano(now), store.UnixNano(now), id))
 		if err != nil {
 			return err
 		}
@@ -98,7 +98,7 @@ func (s *Store) Stop(ctx context.Context, id int64, reason string, ev *store.Eve
 		out, err = scanMessage(tx.QueryRowContext(ctx, `UPDATE messages SET state = 'failed',
 			next_attempt_at = 0, last_error = ?, last_code = ?,
 			lease_owner = '', lease_until = 0, claimed_from = '', updated_at = ?
-			WHERE id = ? RETURNING `+messageColumns, reason, stoppedCode, unixNano(now), id))
+			WHERE id = ? RETURNING `+messageColumns, reason, stoppedCode, store.UnixNano(now), id))
 		if err != nil {
 			return err
 		}

@@ -57,7 +57,7 @@ func (s *Store) readEntries(ctx context.Context, query string, args ...any) ([]*
 			rows.Close()
 			return nil, err
 		}
-		e.CreatedAt, e.UpdatedAt = fromNano(created), fromNano(updated)
+		e.CreatedAt, e.UpdatedAt = store.FromNano(created), store.FromNano(updated)
 		e.Material = map[string][]byte{}
 		out = append(out, &e)
 		byKey[[2]string{e.Kind, e.Name}] = &e
@@ -127,7 +127,7 @@ func (s *Store) CreateConfigEntry(ctx context.Context, e *store.ConfigEntry) err
 			return fmt.Errorf("%s %q exists: %w", e.Kind, e.Name, store.ErrConflict)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO config_entries (kind, name, document, revision, created_at, updated_at)
-			VALUES (?, ?, ?, 1, ?, ?)`, e.Kind, e.Name, e.Document, unixNano(now), unixNano(now)); err != nil {
+			VALUES (?, ?, ?, 1, ?, ?)`, e.Kind, e.Name, e.Document, store.UnixNano(now), store.UnixNano(now)); err != nil {
 			return err
 		}
 		return writeMaterial(ctx, tx, e, "config_created", 1, now)
@@ -153,7 +153,7 @@ func (s *Store) UpdateConfigEntry(ctx context.Context, e *store.ConfigEntry) err
 		}
 		rev++
 		if _, err := tx.ExecContext(ctx, `UPDATE config_entries SET document = ?, revision = ?, updated_at = ?
-			WHERE kind = ? AND name = ?`, e.Document, rev, unixNano(now), e.Kind, e.Name); err != nil {
+			WHERE kind = ? AND name = ?`, e.Document, rev, store.UnixNano(now), e.Kind, e.Name); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM config_material WHERE kind = ? AND name = ?`, e.Kind, e.Name); err != nil {
@@ -164,7 +164,7 @@ func (s *Store) UpdateConfigEntry(ctx context.Context, e *store.ConfigEntry) err
 	if err != nil {
 		return fmt.Errorf("sqlite: update config entry %s %q: %w", e.Kind, e.Name, err)
 	}
-	e.Revision, e.CreatedAt, e.UpdatedAt = rev, fromNano(created), now
+	e.Revision, e.CreatedAt, e.UpdatedAt = rev, store.FromNano(created), now
 	return nil
 }
 

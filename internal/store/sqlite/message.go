@@ -39,8 +39,8 @@ func scanMessage(row scanner) (*store.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.DeliveredAt = fromNano(delivered)
-	m.RetriedAt = fromNano(retried)
+	m.DeliveredAt = store.FromNano(delivered)
+	m.RetriedAt = store.FromNano(retried)
 	if err := fromJSON("files", files, &m.Files); err != nil {
 		return nil, fmt.Errorf("message %d: %w", m.ID, err)
 	}
@@ -51,10 +51,10 @@ func scanMessage(row scanner) (*store.Message, error) {
 		return nil, fmt.Errorf("message %d: %w", m.ID, err)
 	}
 	m.RelatedID = related.Int64
-	m.NextAttemptAt = fromNano(next)
-	m.LeaseUntil = fromNano(leaseUntil)
-	m.CreatedAt = fromNano(created)
-	m.UpdatedAt = fromNano(updated)
+	m.NextAttemptAt = store.FromNano(next)
+	m.LeaseUntil = store.FromNano(leaseUntil)
+	m.CreatedAt = store.FromNano(created)
+	m.UpdatedAt = store.FromNano(updated)
 	return &m, nil
 }
 
@@ -76,36 +76,6 @@ func queryMessages(ctx context.Context, q interface {
 		out = append(out, m)
 	}
 	return out, rows.Err()
-}
-
-// checkMessage refuses a record that the queue could not handle, before the database's
-// CHECK constraints would with a less helpful message.
-func checkMessage(m *store.Message) error {
-	switch m.Direction {
-	case store.Outbound:
-		switch m.Kind {
-		case store.KindMessage, store.KindMDN:
-		default:
-			return fmt.Errorf("outbound kind %q is not %q or %q", m.Kind, store.KindMessage, store.KindMDN)
-		}
-		switch m.State {
-		case store.StateQueued, store.StateSending, store.StateAwaitingMDN, store.StateSent, store.StateFailed:
-		default:
-			return fmt.Errorf("state %q is not an outbound state", m.State)
-		}
-	case store.Inbound:
-		switch m.State {
-		case store.StateReceived, store.StateSuspended:
-		default:
-			return fmt.Errorf("state %q is not an inbound state", m.State)
-		}
-	default:
-		return fmt.Errorf("direction %q is not %q or %q", m.Direction, store.Outbound, store.Inbound)
-	}
-	if m.MessageID == "" {
-		return errors.New("no Message-ID")
-	}
-	return nil
 }
 
 // CreateMessage implements store.Store.
@@ -144,7 +114,7 @@ func (s *Store) CreateInbound(ctx context.Context, m *store.Message, mdnJob *sto
 			d, err := scanMessage(tx.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages
 				WHERE direction = 'in' AND station = ? AND partner = ? AND message_id = ? AND created_at >= ?
 				ORDER BY created_at DESC, id DESC LIMIT 1`,
-				m.Station, m.Partner, m.MessageID, unixNano(dedupSince)))
+				m.Station, m.Partner, m.MessageID, store.UnixNano(dedupSince)))
 			if err == nil {
 				dup = d
 				return nil
@@ -186,7 +156,7 @@ func (s *Store) CreateInbound(ctx context.Context, m *store.Message, mdnJob *sto
 func (s *Store) MarkDelivered(ctx context.Context, id int64, at time.Time) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE messages SET delivered_at = ?, updated_at = ?
-			WHERE id = ? AND direction = 'in'`, unixNano(at), unixNano(s.clock()), id)
+			WHERE id = ? AND direction = 'in'`, store.UnixNano(at), store.UnixNano(s.clock()), id)
 		if err != nil {
 			return fmt.Errorf("sqlite: mark %d delivered: %w", id, err)
 		}
@@ -213,7 +183,7 @@ func (s *Store) Undelivered(ctx context.Context, limit int) ([]*store.Message, e
 
 // insertMessage inserts m in tx and sets its ID and times.
 func insertMessage(ctx context.Context, tx *sql.Tx, m *store.Message, now time.Time) error {
-	if err := checkMessage(m); err != nil {
+	if err := store.CheckMessage(m); err != nil {
 		return err
 	}
 	files, err := jsonText(m.Files)
@@ -237,8 +207,8 @@ func insertMessage(ctx context.Context, tx *sql.Tx, m *store.Message, now time.T
 		RETURNING id`,
 		m.Direction, m.Kind, m.MessageID, m.Station, m.Partner, m.Subject, m.Tag, m.State,
 		files, m.Wire, header, m.MIC, m.MDNMode, mdn, m.URL, nullID(m.RelatedID), m.Attempts,
-		unixNano(m.NextAttemptAt), m.LeaseOwner, unixNano(m.LeaseUntil), m.ClaimedFrom,
-		m.LastError, m.LastCode, unixNano(now), unixNano(now), unixNano(m.DeliveredAt), m.Profile).Scan(&id)
+		store.UnixNano(m.NextAttemptAt), m.LeaseOwner, store.UnixNano(m.LeaseUntil), m.ClaimedFrom,
+		m.LastError, m.LastCode, store.UnixNano(now), store.UnixNano(now), store.UnixNano(m.DeliveredAt), m.Profile).Scan(&id)
 	if err != nil {
 		return err
 	}
@@ -303,11 +273,11 @@ func (s *Store) ListMessages(ctx context.Context, f store.Filter) ([]*store.Mess
 	}
 	if !f.From.IsZero() {
 		where = append(where, "created_at >= ?")
-		args = append(args, unixNano(f.From))
+		args = append(args, store.UnixNano(f.From))
 	}
 	if !f.To.IsZero() {
 		where = append(where, "created_at < ?")
-		args = append(args, unixNano(f.To))
+		args = append(args, store.UnixNano(f.To))
 	}
 	if f.Before != 0 {
 		where = append(where, "id < ?")
@@ -351,7 +321,7 @@ func (s *Store) FindDuplicate(ctx context.Context, station, partner, messageID s
 	m, err := scanMessage(s.r.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages
 		WHERE direction = 'in' AND station = ? AND partner = ? AND message_id = ? AND created_at >= ?
 		ORDER BY created_at DESC, id DESC LIMIT 1`,
-		station, partner, messageID, unixNano(since)))
+		station, partner, messageID, store.UnixNano(since)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("sqlite: message %s from %s to %s: %w", messageID, partner, station, store.ErrNotFound)
 	}

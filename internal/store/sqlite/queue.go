@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/as2gate/as2gate/internal/store"
@@ -45,8 +44,8 @@ func (s *Store) Claim(ctx context.Context, r store.ClaimRequest) ([]*store.Messa
 	case r.PerPartner < 0:
 		return nil, fmt.Errorf("sqlite: claim: per-partner limit %d is negative", r.PerPartner)
 	}
-	now := unixNano(r.Now)
-	until := unixNano(r.Now.Add(r.Lease))
+	now := store.UnixNano(r.Now)
+	until := store.UnixNano(r.Now.Add(r.Lease))
 	var claimed []*store.Message
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		ids, err := claimable(ctx, tx, r, now)
@@ -65,7 +64,7 @@ func (s *Store) Claim(ctx context.Context, r store.ClaimRequest) ([]*store.Messa
 			claimed_from = CASE state WHEN 'sending' THEN claimed_from ELSE state END,
 			lease_owner = ?, lease_until = ?, updated_at = ?
 			WHERE id IN (SELECT value FROM json_each(?))
-			RETURNING `+messageColumns, r.Owner, until, unixNano(s.clock()), list)
+			RETURNING `+messageColumns, r.Owner, until, store.UnixNano(s.clock()), list)
 		if err != nil {
 			return err
 		}
@@ -187,7 +186,7 @@ func (s *Store) SetWire(ctx context.Context, id int64, owner, wire string, heade
 			return fmt.Errorf("message %d already has wire %s: %w", id, m.Wire, store.ErrConflict)
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE messages SET wire = ?, wire_header = ?, mic = ?,
-			updated_at = ? WHERE id = ?`, wire, h, mic, unixNano(s.clock()), id)
+			updated_at = ? WHERE id = ?`, wire, h, mic, store.UnixNano(s.clock()), id)
 		return err
 	})
 	if err != nil {
@@ -198,7 +197,7 @@ func (s *Store) SetWire(ctx context.Context, id int64, owner, wire string, heade
 
 // Finish implements store.Store.
 func (s *Store) Finish(ctx context.Context, id int64, owner string, o store.Outcome) error {
-	if err := checkOutcome(o, store.StateQueued, store.StateAwaitingMDN, store.StateSent, store.StateFailed); err != nil {
+	if err := store.CheckOutcome(o, store.StateQueued, store.StateAwaitingMDN, store.StateSent, store.StateFailed); err != nil {
 		return fmt.Errorf("sqlite: finish message %d: %w", id, err)
 	}
 	err := s.write(ctx, func(tx *sql.Tx) error {
@@ -217,7 +216,7 @@ func (s *Store) Finish(ctx context.Context, id int64, owner string, o store.Outc
 // CompleteMDN implements store.Store. It drops any lease: a worker that still holds one gets
 // ErrConflict when it finishes.
 func (s *Store) CompleteMDN(ctx context.Context, id int64, o store.Outcome) error {
-	if err := checkOutcome(o, store.StateSent, store.StateFailed, store.StateQueued); err != nil {
+	if err := store.CheckOutcome(o, store.StateSent, store.StateFailed, store.StateQueued); err != nil {
 		return fmt.Errorf("sqlite: complete MDN of message %d: %w", id, err)
 	}
 	err := s.write(ctx, func(tx *sql.Tx) error {
@@ -233,29 +232,6 @@ func (s *Store) CompleteMDN(ctx context.Context, id int64, o store.Outcome) erro
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: complete MDN: %w", err)
-	}
-	return nil
-}
-
-// checkOutcome refuses an outcome with a state outside states or an incomplete attempt or
-// event.
-func checkOutcome(o store.Outcome, states ...string) error {
-	if !slices.Contains(states, o.State) {
-		return fmt.Errorf("outcome state %q is not one of %s", o.State, strings.Join(states, ", "))
-	}
-	if a := o.Attempt; a != nil {
-		switch a.Class {
-		case store.ClassTransient, store.ClassIncomplete, store.ClassPermanent:
-		default:
-			return fmt.Errorf("attempt class %q is not %s, %s or %s",
-				a.Class, store.ClassTransient, store.ClassIncomplete, store.ClassPermanent)
-		}
-		if a.Code == "" {
-			return errors.New("attempt without a code")
-		}
-	}
-	if o.Event != nil && o.Event.Type == "" {
-		return errors.New("event without a type")
 	}
 	return nil
 }
@@ -281,8 +257,8 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, m *store.Message, o stor
 		attempts = ?, last_error = ?, last_code = ?,
 		lease_owner = '', lease_until = 0, claimed_from = '', updated_at = ?
 		WHERE id = ?`,
-		o.State, unixNano(o.NextAttemptAt), mdnText, attempts, lastError, lastCode,
-		unixNano(now), m.ID)
+		o.State, store.UnixNano(o.NextAttemptAt), mdnText, attempts, lastError, lastCode,
+		store.UnixNano(now), m.ID)
 	if err != nil {
 		return err
 	}
@@ -313,7 +289,7 @@ func (s *Store) Release(ctx context.Context, id int64, owner string) error {
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE messages SET state = ?, next_attempt_at = ?,
 			lease_owner = '', lease_until = 0, claimed_from = '', updated_at = ?
-			WHERE id = ?`, state, unixNano(next), unixNano(now), id)
+			WHERE id = ?`, state, store.UnixNano(next), store.UnixNano(now), id)
 		return err
 	})
 	if err != nil {
@@ -336,5 +312,5 @@ func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 	if !next.Valid {
 		return time.Time{}, false, nil
 	}
-	return fromNano(next.Int64), true, nil
+	return store.FromNano(next.Int64), true, nil
 }

@@ -35,7 +35,7 @@ func (s *Store) Reprocess(ctx context.Context, id int64, r store.ReprocessReques
 		out, err = scanMessage(tx.QueryRowContext(ctx, `UPDATE messages SET state = ?, files = ?,
 			mic = ?, last_error = ?, last_code = ?, delivered_at = 0, updated_at = ?
 			WHERE id = ? RETURNING `+messageColumns,
-			r.State, files, r.MIC, r.LastError, r.LastCode, unixNano(now), id))
+			r.State, files, r.MIC, r.LastError, r.LastCode, store.UnixNano(now), id))
 		if err != nil {
 			return err
 		}

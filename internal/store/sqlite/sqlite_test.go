@@ -286,33 +286,6 @@ func TestClock(t *testing.T) {
 	}
 }
 
-func TestTimeEncoding(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name string
-		in   time.Time
-		want time.Time // as read back
-	}{
-		{"zero", time.Time{}, time.Time{}},
-		{"now", time.Date(2026, 5, 4, 3, 2, 1, 999999999, time.UTC), time.Date(2026, 5, 4, 3, 2, 1, 999999999, time.UTC)},
-		{"another zone", time.Date(2026, 5, 4, 5, 2, 1, 0, time.FixedZone("CEST", 7200)), time.Date(2026, 5, 4, 3, 2, 1, 0, time.UTC)},
-		{"before 1970", time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC)},
-		{"far future", time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), maxTime.UTC()},
-		{"far past", time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC), minTime.UTC()},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got := fromNano(unixNano(tc.in))
-			if !got.Equal(tc.want) || got != got.UTC() {
-				t.Errorf("round trip of %v = %v, want %v in UTC", tc.in, got, tc.want)
-			}
-		})
-	}
-	if unixNano(time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)) <= unixNano(time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)) {
-		t.Error("a far future time does not sort after a near one")
-	}
-}
-
 func BenchmarkCreateMessage(b *testing.B) {
 	s := open(b, filepath.Join(b.TempDir(), "as2gate.db"))
 	ctx := context.Background()

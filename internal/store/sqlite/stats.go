@@ -60,7 +60,7 @@ func (s *Store) Stats(ctx context.Context) (*store.Stats, error) {
 			return nil, fmt.Errorf("sqlite: stats: %w", err)
 		}
 		if oldest.Valid {
-			q.OldestDue = fromNano(oldest.Int64)
+			q.OldestDue = store.FromNano(oldest.Int64)
 		}
 		st.Queues = append(st.Queues, q)
 	}

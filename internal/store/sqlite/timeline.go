@@ -26,7 +26,7 @@ func insertAttempt(ctx context.Context, tx *sql.Tx, row int64, a *store.Attempt,
 	err = tx.QueryRowContext(ctx, `INSERT INTO attempts (message_row, at, class, code,
 		http_status, header, body_excerpt, error, action)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		row, unixNano(at), a.Class, a.Code, a.HTTPStatus, header, a.BodyExcerpt, a.Error,
+		row, store.UnixNano(at), a.Class, a.Code, a.HTTPStatus, header, a.BodyExcerpt, a.Error,
 		a.Action).Scan(&id)
 	if err != nil {
 		return fmt.Errorf("attempt: %w", err)
@@ -58,7 +58,7 @@ func insertEvent(ctx context.Context, tx *sql.Tx, ev *store.Event, m *store.Mess
 	}
 	err := tx.QueryRowContext(ctx, `INSERT INTO events (at, message_row, direction, partner,
 		tag, type, detail) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		unixNano(ev.At), nullID(ev.MessageRow), ev.Direction, ev.Partner, ev.Tag, ev.Type,
+		store.UnixNano(ev.At), nullID(ev.MessageRow), ev.Direction, ev.Partner, ev.Tag, ev.Type,
 		ev.Detail).Scan(&ev.ID)
 	if err != nil {
 		return fmt.Errorf("event %s: %w", ev.Type, err)
@@ -89,7 +89,7 @@ func (s *Store) Attempts(ctx context.Context, messageRow int64) ([]*store.Attemp
 		if err := fromJSON("header", header, &a.Header); err != nil {
 			return nil, fmt.Errorf("sqlite: attempt %d: %w", a.ID, err)
 		}
-		a.At = fromNano(at)
+		a.At = store.FromNano(at)
 		out = append(out, &a)
 	}
 	if err := rows.Err(); err != nil {
@@ -147,7 +147,7 @@ func (s *Store) Timeline(ctx context.Context, f store.EventFilter) ([]*store.Eve
 			&ev.Detail); err != nil {
 			return nil, fmt.Errorf("sqlite: events: %w", err)
 		}
-		ev.At, ev.MessageRow = fromNano(at), row.Int64
+		ev.At, ev.MessageRow = store.FromNano(at), row.Int64
 		out = append(out, &ev)
 	}
 	if err := rows.Err(); err != nil {
@@ -188,7 +188,7 @@ func (s *Store) Failures(ctx context.Context, f store.FailureFilter) ([]*store.F
 		if err := fromJSON("header", header, &fl.Header); err != nil {
 			return nil, fmt.Errorf("sqlite: attempt %d: %w", fl.ID, err)
 		}
-		fl.At = fromNano(at)
+		fl.At = store.FromNano(at)
 		out = append(out, &fl)
 	}
 	if err := rows.Err(); err != nil {
@@ -213,10 +213,10 @@ func (w *where) equal(column, value string) {
 // between bounds a time column to [from, to), each side only when set.
 func (w *where) between(column string, from, to time.Time) {
 	if !from.IsZero() {
-		w.add(column+" >= ?", unixNano(from))
+		w.add(column+" >= ?", store.UnixNano(from))
 	}
 	if !to.IsZero() {
-		w.add(column+" < ?", unixNano(to))
+		w.add(column+" < ?", store.UnixNano(to))
 	}
 }
 

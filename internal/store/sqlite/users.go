@@ -34,7 +34,7 @@ func (s *Store) CreateUser(ctx context.Context, u *store.User) error {
 			return fmt.Errorf("sqlite: user %q exists: %w", u.Name, store.ErrConflict)
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)`,
-			u.Name, u.Role, string(u.PasswordHash), unixNano(now))
+			u.Name, u.Role, string(u.PasswordHash), store.UnixNano(now))
 		if err != nil {
 			return err
 		}
@@ -62,7 +62,7 @@ func scanUser(row interface{ Scan(...any) error }) (*store.User, error) {
 	if err := row.Scan(&u.ID, &u.Name, &u.Role, &hash, &created); err != nil {
 		return nil, err
 	}
-	u.PasswordHash, u.CreatedAt = []byte(hash), fromNano(created)
+	u.PasswordHash, u.CreatedAt = []byte(hash), store.FromNano(created)
 	return &u, nil
 }
 
@@ -236,7 +236,7 @@ func (s *Store) CreateSession(ctx context.Context, ss *store.Session) error {
 			}
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at, address, user_agent)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, ss.TokenHash, uid, unixNano(ss.CreatedAt), unixNano(lastSeen), unixNano(ss.ExpiresAt), ss.Address, ss.UserAgent)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, ss.TokenHash, uid, store.UnixNano(ss.CreatedAt), store.UnixNano(lastSeen), store.UnixNano(ss.ExpiresAt), ss.Address, ss.UserAgent)
 		if err != nil {
 			return err
 		}
@@ -262,7 +262,7 @@ func scanSession(row interface{ Scan(...any) error }) (*store.Session, error) {
 	if err := row.Scan(&ss.ID, &ss.TokenHash, &ss.User, &ss.Role, &created, &seen, &expiresAt, &ss.Address, &ss.UserAgent); err != nil {
 		return nil, err
 	}
-	ss.CreatedAt, ss.LastSeen, ss.ExpiresAt = fromNano(created), fromNano(seen), fromNano(expiresAt)
+	ss.CreatedAt, ss.LastSeen, ss.ExpiresAt = store.FromNano(created), store.FromNano(seen), store.FromNano(expiresAt)
 	return &ss, nil
 }
 
@@ -313,7 +313,7 @@ func (s *Store) ListSessions(ctx context.Context, user string) ([]*store.Session
 
 // TouchSession implements store.Users.
 func (s *Store) TouchSession(ctx context.Context, id int64, at time.Time) error {
-	return s.sessionWrite(ctx, id, "touch", `UPDATE sessions SET last_seen_at = ? WHERE id = ?`, unixNano(at), id)
+	return s.sessionWrite(ctx, id, "touch", `UPDATE sessions SET last_seen_at = ? WHERE id = ?`, store.UnixNano(at), id)
 }
 
 // DeleteSession implements store.Users.
@@ -346,7 +346,7 @@ func (s *Store) sessionWrite(ctx context.Context, id int64, what, query string, 
 func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error) {
 	var n int64
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at <= ?`, unixNano(now))
+		res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at <= ?`, store.UnixNano(now))
 		if err != nil {
 			return err
 		}

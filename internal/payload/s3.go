@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -203,7 +204,7 @@ func (s *S3) Put(ctx context.Context, r io.Reader) (string, int64, error) {
 	} else if err != nil && gcerrors.Code(err) != gcerrors.NotFound {
 		return "", 0, fmt.Errorf("payload: %s%s: %w", s.name, name, err)
 	}
-	if err := s.upload(ctx, name, tmp, n); err != nil {
+	if err := s.upload(ctx, name, tmp, n, h.Sum(nil)); err != nil {
 		return "", 0, fmt.Errorf("payload: uploading to %s%s: %w", s.name, name, err)
 	}
 	return key, n, nil
@@ -211,16 +212,21 @@ func (s *S3) Put(ctx context.Context, r io.Reader) (string, int64, error) {
 
 // upload stores the n bytes of f under name: in one request, or in parts sent from sections of
 // f. A failed upload in parts is aborted, so that the bucket keeps no orphaned parts.
-func (s *S3) upload(ctx context.Context, name string, f *os.File, n int64) error {
+//
+// A single request carries the content's SHA-256 (x-amz-checksum-sha256), and each part its
+// own, so that the service refuses what arrived if it is not what was hashed.
+func (s *S3) upload(ctx context.Context, name string, f *os.File, n int64, sum []byte) error {
 	if n <= s3PartSize {
 		_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
 			Bucket: &s.bucketName, Key: &name, Body: io.NewSectionReader(f, 0, n), ContentLength: &n,
-			ContentType: aws.String("application/octet-stream"),
+			ContentType:    aws.String("application/octet-stream"),
+			ChecksumSHA256: aws.String(base64.StdEncoding.EncodeToString(sum)),
 		})
 		return err
 	}
 	created, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
 		Bucket: &s.bucketName, Key: &name, ContentType: aws.String("application/octet-stream"),
+		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
 	})
 	if err != nil {
 		return err
@@ -255,15 +261,22 @@ func (s *S3) uploadParts(ctx context.Context, name string, id *string, f *os.Fil
 				off := int64(i) * s3PartSize
 				size := min(s3PartSize, n-off)
 				num := int32(i + 1)
+				// Each part carries its own SHA-256, read from the spool file before it is sent.
+				ph := sha256.New()
+				if _, err := io.Copy(ph, io.NewSectionReader(f, off, size)); err != nil {
+					cancel(fmt.Errorf("part %d: %w", num, err))
+					continue
+				}
+				sum := aws.String(base64.StdEncoding.EncodeToString(ph.Sum(nil)))
 				out, err := s.client.UploadPart(ctx, &s3.UploadPartInput{
 					Bucket: &s.bucketName, Key: &name, UploadId: id, PartNumber: &num,
-					Body: io.NewSectionReader(f, off, size), ContentLength: &size,
+					Body: io.NewSectionReader(f, off, size), ContentLength: &size, ChecksumSHA256: sum,
 				})
 				if err != nil {
 					cancel(fmt.Errorf("part %d: %w", num, err))
 					continue
 				}
-				parts[i] = types.CompletedPart{ETag: out.ETag, PartNumber: &num}
+				parts[i] = types.CompletedPart{ETag: out.ETag, PartNumber: &num, ChecksumSHA256: sum}
 			}
 		})
 	}

@@ -399,3 +399,47 @@ func TestS3PingWritesSeldom(t *testing.T) {
 		t.Fatal("Ping with the server gone succeeded")
 	}
 }
+
+// TestS3PutChecksum: an upload carries the content's SHA-256, so content changed on the way
+// is refused by the service instead of stored under a key that names other bytes.
+func TestS3PutChecksum(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := payloadtest.Serve(t, "b")
+	s, err := OpenS3(ctx, srv.URL("anonymous", "true"), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	srv.Corrupt.Store(true)
+	if key, _, err := s.Put(ctx, strings.NewReader("UNB+UNOC:3+A+B'")); err == nil {
+		t.Fatalf("a Put whose bytes were changed on the way succeeded (key %s)", key)
+	}
+	// A content uploaded in parts: each part is checked.
+	big := strings.Repeat("ISA*00*corrupt~\n", (s3PartSize+1024)/16)
+	if _, _, err := s.Put(ctx, strings.NewReader(big)); err == nil {
+		t.Fatal("a Put in parts whose bytes were changed on the way succeeded")
+	}
+	srv.Corrupt.Store(false)
+	bigKey, _, err := s.Put(ctx, strings.NewReader(big))
+	if err != nil {
+		t.Fatalf("a Put in parts: %v", err)
+	}
+	if bb, err := s.Open(ctx, bigKey); err != nil || bb.Size() != int64(len(big)) {
+		t.Fatalf("the content put in parts: %v", err)
+	} else {
+		bb.Close()
+	}
+	key, _, err := s.Put(ctx, strings.NewReader("UNB+UNOC:3+A+B'"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Open(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if got, _ := io.ReadAll(b); string(got) != "UNB+UNOC:3+A+B'" {
+		t.Fatalf("stored %q", got)
+	}
+}

@@ -3,6 +3,9 @@
 package payloadtest
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
 	"io"
 	"log"
 	"net/http"
@@ -24,6 +27,10 @@ type S3 struct {
 	// Uploads counts the requests that write object content (PUT without a copy source,
 	// which includes each part of a multipart upload).
 	Uploads atomic.Int64
+	// Corrupt, while set, flips the first byte of every upload on its way to the store: what
+	// a faulty network or proxy would do. An upload that carries its SHA-256
+	// (x-amz-checksum-sha256) is then refused with 400 BadDigest, as S3 refuses it.
+	Corrupt atomic.Bool
 }
 
 // Serve starts an S3 server holding objects in memory, with an empty bucket named bucket.
@@ -39,6 +46,26 @@ func Serve(tb testing.TB, bucket string) *S3 {
 	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPut && r.Header.Get("X-Amz-Copy-Source") == "" {
 			s.Uploads.Add(1)
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			if s.Corrupt.Load() && len(body) > 0 {
+				body[0] ^= 0xff
+			}
+			if want := r.Header.Get("X-Amz-Checksum-Sha256"); want != "" {
+				sum := sha256.Sum256(body)
+				if base64.StdEncoding.EncodeToString(sum[:]) != want {
+					w.WriteHeader(http.StatusBadRequest)
+					io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>BadDigest</Code><Message>The SHA256 you specified did not match the calculated checksum.</Message></Error>`)
+					return
+				}
+				// The fake does not know the header; the check is made here.
+				r.Header.Del("X-Amz-Checksum-Sha256")
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			r.ContentLength = int64(len(body))
 		}
 		fake.ServeHTTP(w, r)
 	}))

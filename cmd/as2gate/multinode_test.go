@@ -54,37 +54,15 @@ func TestMultiNode(t *testing.T) {
 
 	B := newGatewayProcess(t, bin, filepath.Join(dir, "B"), "GW-B", certB, keyB, "CLUSTER", certC, func() string { return "http://127.0.0.1:1/as2" })
 	B.start()
-	token := rand.Text()
+	// Each node is the crash test's gateway (the same agreement with GW-B) on the shared
+	// database and bucket, with a data folder of its own.
+	shared := fmt.Sprintf("database: '%s'\npayload_store: '%s'\n", dsn, s3.URL("prefix", "cluster"))
 	nodes := make([]*gatewayProcess, 3)
 	for i := range nodes {
-		n := &gatewayProcess{t: t, name: fmt.Sprintf("node%d", i+1), bin: bin, dir: filepath.Join(dir, fmt.Sprintf("node%d", i+1)), token: token, env: env}
-		if err := os.MkdirAll(n.dir, 0o750); err != nil {
-			t.Fatal(err)
-		}
-		n.config = func(as2Addr, admin string) string {
-			return fmt.Sprintf(`data_dir: %s
-database: '%s'
-payload_store: '%s'
-listen: {as2: %q, admin: %q}
-public_url: http://%s/as2
-api_tokens: [%s]
-log: {format: json, level: info}
-stations:
-  - {as2_id: CLUSTER, key: %s, cert: %s}
-partners:
-  - as2_id: GW-B
-    station: CLUSTER
-    url: %s
-    certs: [%s]
-    sign: sha256
-    encrypt: aes256-cbc
-    compress: none
-    mdn: sync
-    mdn_signed: true
-    retry:
-      failed: {strategy: exponential, attempts: 10, initial: 1s}
-`, n.dataDir(), dsn, s3.URL("prefix", "cluster"), as2Addr, admin, as2Addr, token, keyC, certC, B.as2URL(), certB)
-		}
+		n := newGatewayProcess(t, bin, filepath.Join(dir, fmt.Sprintf("node%d", i+1)), "CLUSTER", certC, keyC, "GW-B", certB, B.as2URL)
+		n.name, n.env = fmt.Sprintf("node%d", i+1), env
+		own := n.config
+		n.config = func(as2Addr, admin string) string { return own(as2Addr, admin) + shared }
 		nodes[i] = n
 	}
 	// The first node creates the schema; the others start at once on it.

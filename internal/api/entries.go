@@ -205,10 +205,7 @@ func (a *API) putEntry(k entryKind) http.HandlerFunc {
 		if !a.entries(w) {
 			return
 		}
-		name := r.PathValue("as2_id")
-		if k == profileKind {
-			name = r.PathValue("name")
-		}
+		name := r.PathValue(k.nameKey) // the routes name the wildcard after the key
 		rev, err := ifMatch(r)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, err.Error())
@@ -238,10 +235,7 @@ func (a *API) deleteEntry(k entryKind) http.HandlerFunc {
 		if !a.entries(w) {
 			return
 		}
-		name := r.PathValue("as2_id")
-		if k == profileKind {
-			name = r.PathValue("name")
-		}
+		name := r.PathValue(k.nameKey) // the routes name the wildcard after the key
 		rev, err := ifMatch(r)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, err.Error())

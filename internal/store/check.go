@@ -91,3 +91,46 @@ func FromNano(n int64) time.Time {
 	}
 	return time.Unix(0, n).UTC()
 }
+
+// CheckConfigEntry refuses an entry without a known kind, a name or a document, or whose
+// material names a file with a folder: every driver calls it before a write.
+func CheckConfigEntry(e *ConfigEntry) error {
+	switch {
+	case e.Kind != EntryPartner && e.Kind != EntryStation && e.Kind != EntryProfile:
+		return fmt.Errorf("config entry kind %q is not partner, station or profile", e.Kind)
+	case strings.TrimSpace(e.Name) == "":
+		return errors.New("a config entry needs a name")
+	case strings.TrimSpace(e.Document) == "":
+		return fmt.Errorf("config entry %s %q has no document", e.Kind, e.Name)
+	}
+	for f := range e.Material {
+		if f == "" || strings.ContainsAny(f, `/\`) || f == "." || f == ".." {
+			return fmt.Errorf("config entry %s %q: material file name %q is not a plain file name", e.Kind, e.Name, f)
+		}
+	}
+	return nil
+}
+
+// CheckUser refuses a user without a name, a known role or a password hash.
+func CheckUser(u *User) error {
+	switch {
+	case strings.TrimSpace(u.Name) == "":
+		return errors.New("a user needs a name")
+	case !ValidRole(u.Role):
+		return fmt.Errorf("user %q has role %q; want one of %s", u.Name, u.Role, strings.Join(Roles, ", "))
+	case len(u.PasswordHash) == 0:
+		return fmt.Errorf("user %q has no password hash", u.Name)
+	}
+	return nil
+}
+
+// CheckSession refuses a session without a token hash or its times.
+func CheckSession(s *Session) error {
+	switch {
+	case s.TokenHash == "":
+		return errors.New("a session needs a token hash")
+	case s.CreatedAt.IsZero() || s.ExpiresAt.IsZero():
+		return fmt.Errorf("session of %q needs its creation and expiry times", s.User)
+	}
+	return nil
+}

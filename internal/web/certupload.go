@@ -9,10 +9,6 @@ import (
 // certificateUpload serves POST /partners/{name}/certificates: certificates added to a
 // partner kept in the database.
 func (c *Console) certificateUpload(w http.ResponseWriter, r *http.Request, s *session) {
-	if c.cfg.Entries == nil {
-		c.fail(w, http.StatusNotImplemented, s.user, "Partners, stations and profiles cannot be changed on this gateway.")
-		return
-	}
 	if err := parseEntryForm(w, r); err != nil {
 		c.fail(w, http.StatusBadRequest, s.user, "The form cannot be read: "+err.Error())
 		return

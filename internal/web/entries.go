@@ -83,22 +83,36 @@ var kinds = map[string]kindInfo{
 	"profiles": {KindProfile, "profiles", "send profile", "name"},
 }
 
-// entryRoutes adds the pages and forms that change entries.
+// entryRoutes adds the pages and forms that change entries. Without an entry source
+// (Config.Entries) the routes that change entries answer 501.
 func (c *Console) entryRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /profiles", c.auth(c.profiles))
+	// The forms show an entry's stored document, header values included, which may be
+	// credentials: they are for those who may change entries.
+	operator := func(h sessionHandler) http.Handler { return c.authAs(store.RoleOperator, c.changesEntries(h)) }
+	changing := func(h sessionHandler) http.Handler { return c.auth(c.changesEntries(h)) }
 	for plural := range kinds {
-		// The forms show an entry's stored document, header values included, which may be
-		// credentials: they are for those who may change entries.
-		mux.Handle("GET /"+plural+"/new", c.authAs(store.RoleOperator, c.entryForm))
-		mux.Handle("GET /"+plural+"/{name}/edit", c.authAs(store.RoleOperator, c.entryForm))
-		mux.Handle("POST /"+plural+"/{name}", c.auth(c.entrySave))
-		mux.Handle("POST /"+plural+"/{name}/delete", c.auth(c.entryDelete))
+		mux.Handle("GET /"+plural+"/new", operator(c.entryForm))
+		mux.Handle("GET /"+plural+"/{name}/edit", operator(c.entryForm))
+		mux.Handle("POST /"+plural+"/{name}", changing(c.entrySave))
+		mux.Handle("POST /"+plural+"/{name}/delete", changing(c.entryDelete))
 	}
-	mux.Handle("POST /partners", c.auth(c.entrySave))
-	mux.Handle("POST /profiles", c.auth(c.entrySave))
-	mux.Handle("POST /stations", c.auth(c.identityUpload))
-	mux.Handle("POST /stations/{name}/identity", c.auth(c.identityUpload))
-	mux.Handle("POST /partners/{name}/certificates", c.auth(c.certificateUpload))
+	mux.Handle("POST /partners", changing(c.entrySave))
+	mux.Handle("POST /profiles", changing(c.entrySave))
+	mux.Handle("POST /stations", changing(c.identityUpload))
+	mux.Handle("POST /stations/{name}/identity", changing(c.identityUpload))
+	mux.Handle("POST /partners/{name}/certificates", changing(c.certificateUpload))
+}
+
+// changesEntries answers 501 in place of next when the console has no entry source.
+func (c *Console) changesEntries(next sessionHandler) sessionHandler {
+	return func(w http.ResponseWriter, r *http.Request, s *session) {
+		if c.cfg.Entries == nil {
+			c.fail(w, http.StatusNotImplemented, s.user, "Partners, stations and profiles cannot be changed on this gateway.")
+			return
+		}
+		next(w, r, s)
+	}
 }
 
 // entryFailed answers a refused or failed change.

@@ -9,10 +9,6 @@ import (
 // entryDelete serves POST /{partners,stations,profiles}/{name}/delete, which the list pages
 // ask to confirm first.
 func (c *Console) entryDelete(w http.ResponseWriter, r *http.Request, s *session) {
-	if c.cfg.Entries == nil {
-		c.fail(w, http.StatusNotImplemented, s.user, "Partners, stations and profiles cannot be changed on this gateway.")
-		return
-	}
 	k, name := kindOf(r), r.PathValue("name")
 	rev, _ := strconv.ParseInt(r.PostFormValue("revision"), 10, 64)
 	if err := c.cfg.Entries.Delete(r.Context(), k.Kind, name, rev); err != nil {

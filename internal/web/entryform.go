@@ -31,10 +31,6 @@ var (
 
 // entryForm serves GET /{partners,stations,profiles}/new and /{...}/{name}/edit.
 func (c *Console) entryForm(w http.ResponseWriter, r *http.Request, s *session) {
-	if c.cfg.Entries == nil {
-		c.fail(w, http.StatusNotImplemented, s.user, "Partners, stations and profiles cannot be changed on this gateway.")
-		return
-	}
 	k := kindOf(r)
 	v := c.newEntryView(r, s, k)
 	if name := r.PathValue("name"); name != "" {

@@ -51,10 +51,6 @@ func formFiles(r *http.Request, field string) ([][]byte, error) {
 // entrySave serves POST /partners and /profiles (a new entry from the form's fields) and
 // POST /{partners,stations,profiles}/{name} (an edited document).
 func (c *Console) entrySave(w http.ResponseWriter, r *http.Request, s *session) {
-	if c.cfg.Entries == nil {
-		c.fail(w, http.StatusNotImplemented, s.user, "Partners, stations and profiles cannot be changed on this gateway.")
-		return
-	}
 	k := kindOf(r)
 	if err := parseEntryForm(w, r); err != nil {
 		c.fail(w, http.StatusBadRequest, s.user, "The form cannot be read: "+err.Error())

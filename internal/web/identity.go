@@ -9,10 +9,6 @@ import (
 // identityUpload serves POST /stations (a new station: as2_id and its identity) and POST
 // /stations/{name}/identity (a new identity for a station kept in the database).
 func (c *Console) identityUpload(w http.ResponseWriter, r *http.Request, s *session) {
-	if c.cfg.Entries == nil {
-		c.fail(w, http.StatusNotImplemented, s.user, "Partners, stations and profiles cannot be changed on this gateway.")
-		return
-	}
 	if err := parseEntryForm(w, r); err != nil {
 		c.fail(w, http.StatusBadRequest, s.user, "The form cannot be read: "+err.Error())
 		return

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -104,27 +103,10 @@ func (s *Store) readEntries(ctx context.Context, query string, args ...any) ([]*
 	return out, mrows.Err()
 }
 
-func checkEntry(e *store.ConfigEntry) error {
-	switch {
-	case e.Kind != store.EntryPartner && e.Kind != store.EntryStation && e.Kind != store.EntryProfile:
-		return fmt.Errorf("postgres: config entry kind %q is not partner, station or profile", e.Kind)
-	case strings.TrimSpace(e.Name) == "":
-		return errors.New("postgres: a config entry needs a name")
-	case strings.TrimSpace(e.Document) == "":
-		return fmt.Errorf("postgres: config entry %s %q has no document", e.Kind, e.Name)
-	}
-	for f := range e.Material {
-		if f == "" || strings.ContainsAny(f, `/\`) || f == "." || f == ".." {
-			return fmt.Errorf("postgres: config entry %s %q: material file name %q is not a plain file name", e.Kind, e.Name, f)
-		}
-	}
-	return nil
-}
-
 // CreateConfigEntry implements store.ConfigEntries.
 func (s *Store) CreateConfigEntry(ctx context.Context, e *store.ConfigEntry) error {
-	if err := checkEntry(e); err != nil {
-		return err
+	if err := store.CheckConfigEntry(e); err != nil {
+		return fmt.Errorf("postgres: %w", err)
 	}
 	now := s.clock()
 	err := s.write(ctx, func(tx pgx.Tx) error {
@@ -150,8 +132,8 @@ func (s *Store) CreateConfigEntry(ctx context.Context, e *store.ConfigEntry) err
 
 // UpdateConfigEntry implements store.ConfigEntries.
 func (s *Store) UpdateConfigEntry(ctx context.Context, e *store.ConfigEntry) error {
-	if err := checkEntry(e); err != nil {
-		return err
+	if err := store.CheckConfigEntry(e); err != nil {
+		return fmt.Errorf("postgres: %w", err)
 	}
 	now := s.clock()
 	var rev, created int64

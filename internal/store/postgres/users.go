@@ -23,13 +23,8 @@ var byName = fmt.Sprintf(foldName, "name") + ` = ` + fmt.Sprintf(foldName, "$1")
 // CreateUser implements store.Users. The unique index on the folded name decides a race
 // between two nodes; its violation is ErrConflict.
 func (s *Store) CreateUser(ctx context.Context, u *store.User) error {
-	switch {
-	case strings.TrimSpace(u.Name) == "":
-		return errors.New("postgres: a user needs a name")
-	case !store.ValidRole(u.Role):
-		return fmt.Errorf("postgres: user %q has role %q; want one of %s", u.Name, u.Role, strings.Join(store.Roles, ", "))
-	case len(u.PasswordHash) == 0:
-		return fmt.Errorf("postgres: user %q has no password hash", u.Name)
+	if err := store.CheckUser(u); err != nil {
+		return fmt.Errorf("postgres: %w", err)
 	}
 	now := s.clock()
 	var id int64
@@ -216,11 +211,8 @@ func userErr(what, name string, err error) error {
 // so that a concurrent DeleteUser or SetUserPassword comes either before it (ErrNotFound) or
 // after it (and ends this session too).
 func (s *Store) CreateSession(ctx context.Context, ss *store.Session) error {
-	switch {
-	case ss.TokenHash == "":
-		return errors.New("postgres: a session needs a token hash")
-	case ss.CreatedAt.IsZero() || ss.ExpiresAt.IsZero():
-		return fmt.Errorf("postgres: session of %q needs its creation and expiry times", ss.User)
+	if err := store.CheckSession(ss); err != nil {
+		return fmt.Errorf("postgres: %w", err)
 	}
 	lastSeen := ss.LastSeen
 	if lastSeen.IsZero() {

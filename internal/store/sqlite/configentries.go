@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/as2gate/as2gate/internal/store"
@@ -95,27 +94,10 @@ func (s *Store) readEntries(ctx context.Context, query string, args ...any) ([]*
 	return out, mrows.Err()
 }
 
-func checkEntry(e *store.ConfigEntry) error {
-	switch {
-	case e.Kind != store.EntryPartner && e.Kind != store.EntryStation && e.Kind != store.EntryProfile:
-		return fmt.Errorf("sqlite: config entry kind %q is not partner, station or profile", e.Kind)
-	case strings.TrimSpace(e.Name) == "":
-		return errors.New("sqlite: a config entry needs a name")
-	case strings.TrimSpace(e.Document) == "":
-		return fmt.Errorf("sqlite: config entry %s %q has no document", e.Kind, e.Name)
-	}
-	for f := range e.Material {
-		if f == "" || strings.ContainsAny(f, `/\`) || f == "." || f == ".." {
-			return fmt.Errorf("sqlite: config entry %s %q: material file name %q is not a plain file name", e.Kind, e.Name, f)
-		}
-	}
-	return nil
-}
-
 // CreateConfigEntry implements store.ConfigEntries.
 func (s *Store) CreateConfigEntry(ctx context.Context, e *store.ConfigEntry) error {
-	if err := checkEntry(e); err != nil {
-		return err
+	if err := store.CheckConfigEntry(e); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
 	}
 	now := s.clock()
 	err := s.write(ctx, func(tx *sql.Tx) error {
@@ -141,8 +123,8 @@ func (s *Store) CreateConfigEntry(ctx context.Context, e *store.ConfigEntry) err
 
 // UpdateConfigEntry implements store.ConfigEntries.
 func (s *Store) UpdateConfigEntry(ctx context.Context, e *store.ConfigEntry) error {
-	if err := checkEntry(e); err != nil {
-		return err
+	if err := store.CheckConfigEntry(e); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
 	}
 	now := s.clock()
 	var rev int64

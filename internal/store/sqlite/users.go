@@ -13,13 +13,8 @@ import (
 
 // CreateUser implements store.Users.
 func (s *Store) CreateUser(ctx context.Context, u *store.User) error {
-	switch {
-	case strings.TrimSpace(u.Name) == "":
-		return errors.New("sqlite: a user needs a name")
-	case !store.ValidRole(u.Role):
-		return fmt.Errorf("sqlite: user %q has role %q; want one of %s", u.Name, u.Role, strings.Join(store.Roles, ", "))
-	case len(u.PasswordHash) == 0:
-		return fmt.Errorf("sqlite: user %q has no password hash", u.Name)
+	if err := store.CheckUser(u); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
 	}
 	now := s.now()
 	var id int64
@@ -207,11 +202,8 @@ func userErr(what, name string, err error) error {
 
 // CreateSession implements store.Users.
 func (s *Store) CreateSession(ctx context.Context, ss *store.Session) error {
-	switch {
-	case ss.TokenHash == "":
-		return errors.New("sqlite: a session needs a token hash")
-	case ss.CreatedAt.IsZero() || ss.ExpiresAt.IsZero():
-		return fmt.Errorf("sqlite: session of %q needs its creation and expiry times", ss.User)
+	if err := store.CheckSession(ss); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
 	}
 	lastSeen := ss.LastSeen
 	if lastSeen.IsZero() {
